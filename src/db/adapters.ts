@@ -1,0 +1,77 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+
+export type DatabaseTarget =
+  | { kind: 'pglite'; dir: string }
+  | { kind: 'postgres'; url: string; schema?: string };
+
+export interface OpenAdapter {
+  target: DatabaseTarget;
+  factory: SqlMigrationAwareDriverAdapterFactory;
+  close(): Promise<void>;
+}
+
+export class DatabaseConfigError extends Error {}
+
+/** `pglite:<dir>` (or `memory://`) selects the embedded database; anything else must be a PostgreSQL URL. */
+export function parseDatabaseTarget(databaseUrl: string | undefined, pgliteDir: string | undefined): DatabaseTarget {
+  if (!databaseUrl) return { kind: 'pglite', dir: pgliteDir || './data/pglite' };
+  if (databaseUrl.startsWith('pglite:')) return { kind: 'pglite', dir: databaseUrl.slice('pglite:'.length) };
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    throw new DatabaseConfigError(
+      'DATABASE_URL is not a valid URL; expected postgresql://user:password@host:5432/database (or unset it to use the embedded database)',
+    );
+  }
+  if (url.protocol !== 'postgresql:' && url.protocol !== 'postgres:') {
+    throw new DatabaseConfigError(
+      `DATABASE_URL must start with postgresql:// (got ${url.protocol}//); unset it to use the embedded database`,
+    );
+  }
+  const schema = url.searchParams.get('schema') ?? undefined;
+  return { kind: 'postgres', url: databaseUrl, schema };
+}
+
+export function describeTarget(target: DatabaseTarget): string {
+  if (target.kind === 'pglite') return `PGlite (${target.dir})`;
+  const url = new URL(target.url);
+  return `PostgreSQL (${url.hostname}:${url.port || 5432}${url.pathname}${target.schema ? `, schema ${target.schema}` : ''})`;
+}
+
+export async function openPGlite(dir: string): Promise<PGlite> {
+  if (dir !== 'memory://') mkdirSync(dir, { recursive: true });
+  const pglite = new PGlite(dir);
+  await pglite.waitReady;
+  return pglite;
+}
+
+/** pg's `search_path` for a `?schema=` URL parameter, which pg itself ignores. */
+function poolConfig(target: Extract<DatabaseTarget, { kind: 'postgres' }>): pg.PoolConfig {
+  const url = new URL(target.url);
+  url.searchParams.delete('schema');
+  return {
+    connectionString: url.toString(),
+    max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
+    connectionTimeoutMillis: 5_000,
+    ...(target.schema ? { options: `-c search_path="${target.schema}"` } : {}),
+  };
+}
+
+export async function openAdapter(target: DatabaseTarget): Promise<OpenAdapter> {
+  if (target.kind === 'pglite') {
+    const pglite = await openPGlite(target.dir);
+    return { target, factory: new PrismaPGlite(pglite), close: () => pglite.close() };
+  }
+  const pool = new pg.Pool(poolConfig(target));
+  return {
+    target,
+    factory: new PrismaPg(pool, target.schema ? { schema: target.schema } : undefined),
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,56 @@
+import {
+  getNamedType,
+  getNullableType,
+  GraphQLObjectType,
+  Kind,
+  TypeInfo,
+  valueFromAST,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type GraphQLSchema,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { MAX_PAGE_SIZE } from '../builder.js';
+import { badUserInput } from '../errors.js';
+
+/**
+ * `first`/`last` above the maximum are an error, as on GitHub's API, rather than silently clamped:
+ * a client that asked for 500 rows must not believe it got all of them.
+ */
+export function pageSizeErrors(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown>) {
+  const typeInfo = new TypeInfo(schema);
+  const errors: ReturnType<typeof badUserInput>[] = [];
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      [Kind.ARGUMENT](node) {
+        if (node.name.value !== 'first' && node.name.value !== 'last') return;
+        const field = typeInfo.getFieldDef();
+        const argument = typeInfo.getArgument();
+        if (!field || !argument) return;
+        const returned = getNamedType(getNullableType(field.type));
+        if (!(returned instanceof GraphQLObjectType) || !returned.name.endsWith('Connection')) return;
+        const value = valueFromAST(node.value, argument.type, variables);
+        if (typeof value === 'number' && (value < 0 || value > MAX_PAGE_SIZE)) {
+          errors.push(
+            badUserInput(`\`${node.name.value}\` on \`${field.name}\` must be between 0 and ${MAX_PAGE_SIZE} (got ${value}).`, 'PAGE_SIZE_TOO_LARGE', {
+              argument: node.name.value,
+              max: MAX_PAGE_SIZE,
+            }),
+          );
+        }
+      },
+    }),
+  );
+  return errors;
+}
+
+export function usePageSizeLimit(): Plugin {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const errors = pageSizeErrors(args.schema, args.document, (args.variableValues ?? {}) as Record<string, unknown>);
+      if (errors.length) setResultAndStopExecution({ errors });
+    },
+  };
+}

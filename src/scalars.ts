@@ -1,0 +1,30 @@
+import { GraphQLScalarType, Kind } from 'graphql';
+import { Prisma } from './generated/prisma/client.js';
+import { badUserInput } from './errors.js';
+
+const DECIMAL_PATTERN = /^-?\d+(\.\d+)?$/;
+
+function parseDecimal(value: unknown): Prisma.Decimal {
+  if (typeof value === 'string' && DECIMAL_PATTERN.test(value.trim())) return new Prisma.Decimal(value.trim());
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return new Prisma.Decimal(value);
+  throw badUserInput(
+    `Decimal values are strings of digits with an optional fraction, e.g. "12.5" (got ${JSON.stringify(value)}).`,
+    'INVALID_DECIMAL',
+  );
+}
+
+/** Exact decimal numbers, sent as strings so no client parses them into floats. */
+export const DecimalScalar = new GraphQLScalarType<Prisma.Decimal, string>({
+  name: 'Decimal',
+  description: 'An exact decimal number as a string, e.g. "1234.500000001". Never a float.',
+  serialize(value) {
+    if (value instanceof Prisma.Decimal) return value.toFixed();
+    if (typeof value === 'bigint') return value.toString();
+    return parseDecimal(value).toFixed();
+  },
+  parseValue: parseDecimal,
+  parseLiteral(ast) {
+    if (ast.kind === Kind.STRING || ast.kind === Kind.INT) return parseDecimal(ast.kind === Kind.INT ? Number(ast.value) : ast.value);
+    throw badUserInput('Decimal values are strings, e.g. "12.5".', 'INVALID_DECIMAL');
+  },
+});

@@ -1,0 +1,12 @@
+import { lexicographicSortSchema } from 'graphql';
+import { builder } from '../builder.js';
+import './enums.js';
+import './realm.js';
+import './workspace.js';
+import './datastream.js';
+import './project.js';
+import './feature.js';
+import './api-key.js';
+import './viewer.js';
+
+export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,0 +1,33 @@
+import { builder } from '../builder.js';
+import { inRealm, visibleApps, visibleWorkspaces } from './visibility.js';
+
+export const ProjectNode = builder.prismaNode('Project', {
+  description: 'A project groups apps for billing.',
+  id: { field: 'id' },
+  nullable: true,
+  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    realm: t.relation('realm'),
+    apps: t.relatedConnection('apps', {
+      cursor: 'id',
+      totalCount: true,
+      query: (_args, ctx) => ({ where: visibleApps(ctx), orderBy: { id: 'asc' } }),
+    }),
+  }),
+});
+
+export const AppNode = builder.prismaNode('App', {
+  description: 'An application of a project, optionally owned by a workspace (team).',
+  id: { field: 'id' },
+  nullable: true,
+  findUnique: (id, ctx) => ({ id, AND: [visibleApps(ctx)] }),
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    realm: t.relation('realm'),
+    project: t.relation('project'),
+    workspace: t.relation('workspace', { nullable: true, query: (_args, ctx) => ({ where: visibleWorkspaces(ctx) }) }),
+  }),
+});

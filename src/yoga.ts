@@ -1,0 +1,105 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PothosValidationError } from '@pothos/core';
+import { GraphQLError } from 'graphql';
+import { createGraphQLError, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { Authenticator } from './auth/authenticate.js';
+import type { Context } from './context.js';
+import { currentStatementLog, newStatementLog, recordStatements } from './db/statement-recorder.js';
+import { unauthenticated } from './errors.js';
+import type { PrismaClient } from './generated/prisma/client.js';
+import { usePageSizeLimit } from './plugins/page-size.js';
+import { schema } from './schema/index.js';
+
+export interface AppOptions {
+  prisma: PrismaClient;
+  /** Adds `extensions.queryStats { sqlStatements, durationMs }` to every response. */
+  exposeQueryStats?: boolean;
+  /** GraphiQL at GET /graphql; `defaultKey` pre-fills its Authorization header (development only). */
+  graphiql?: false | { defaultKey?: string };
+  /** More envelop/yoga plugins (logging, metrics), run before the gateway's own. */
+  plugins?: Plugin[];
+  /** Called with every error that is masked as "Unexpected error." */
+  onUnexpectedError?: (error: unknown) => void;
+}
+
+export interface App {
+  yoga: YogaServerInstance<Record<string, unknown>, Context>;
+  /** In-process requests (tests, benchmarks): the same pipeline as HTTP. */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** The Node HTTP listener. */
+  handleNodeRequest(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+function useQueryStats(): Plugin {
+  return {
+    onExecute() {
+      const started = performance.now();
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (!result || Symbol.asyncIterator in result) return;
+          const log = currentStatementLog();
+          setResult({
+            ...result,
+            extensions: {
+              ...result.extensions,
+              queryStats: {
+                sqlStatements: log?.statements.length ?? 0,
+                durationMs: Math.round((performance.now() - started) * 100) / 100,
+              },
+            },
+          });
+        },
+      };
+    },
+  };
+}
+
+/** Pothos rejects some arguments (cursors, pagination combinations) with its own error class. */
+function clientErrorFrom(error: unknown): GraphQLError | null {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (!(original instanceof PothosValidationError)) return null;
+  const reason = /cursor/i.test(original.message) ? 'INVALID_CURSOR' : 'INVALID_PAGINATION';
+  return createGraphQLError(original.message, {
+    nodes: error instanceof GraphQLError ? error.nodes : undefined,
+    path: error instanceof GraphQLError ? error.path : undefined,
+    extensions: { code: 'BAD_USER_INPUT', reason },
+  });
+}
+
+export function createApp(options: AppOptions): App {
+  const authenticator = new Authenticator(options.prisma);
+  const graphiql = options.graphiql ?? false;
+  const yoga = createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: graphiql
+      ? {
+          title: 'Usage gateway',
+          headers: graphiql.defaultKey ? JSON.stringify({ Authorization: `Bearer ${graphiql.defaultKey}` }) : undefined,
+          defaultQuery: '{\n  viewer {\n    realm {\n      name\n      workspaces(first: 10) {\n        totalCount\n        edges { node { id name depth } }\n      }\n    }\n  }\n}\n',
+        }
+      : false,
+    maskedErrors: {
+      maskError(error, message, isDev) {
+        const clientError = clientErrorFrom(error);
+        if (clientError) return clientError;
+        const masked = maskError(error, message, isDev);
+        if (masked !== error) options.onUnexpectedError?.(error instanceof GraphQLError ? (error.originalError ?? error) : error);
+        return masked;
+      },
+    },
+    context: async ({ request }) => {
+      const viewer = await authenticator.authenticate(request.headers.get('authorization'));
+      if (!viewer) throw unauthenticated();
+      return { prisma: options.prisma, viewer };
+    },
+    plugins: [...(options.plugins ?? []), usePageSizeLimit(), ...(options.exposeQueryStats ? [useQueryStats()] : [])],
+  });
+
+  return {
+    yoga,
+    fetch: (input, init) => recordStatements(newStatementLog(), () => Promise.resolve(yoga.fetch(input as URL, init ?? {}))),
+    handleNodeRequest: (req, res) => recordStatements(newStatementLog(), () => Promise.resolve(yoga.handle(req, res))),
+  };
+}

@@ -1,0 +1,43 @@
+import { newApiKeySecret } from '../../src/auth/api-key-secret.js';
+import { insertWorkspace } from '../../src/db/workspace-tree.js';
+import type { PrismaClient } from '../../src/generated/prisma/client.js';
+
+let counter = 0;
+
+export const ALL_SCOPES = ['usage:read', 'usage:write', 'keys:manage', 'billing:read'];
+
+export async function createRealm(prisma: PrismaClient, name = `Realm ${++counter}`) {
+  return prisma.realm.create({ data: { name, slug: `${name.toLowerCase().replace(/\W+/g, '-')}-${++counter}` } });
+}
+
+export async function createKey(
+  prisma: PrismaClient,
+  realmId: string,
+  options: { workspaceId?: string; scopes?: string[]; revokedAt?: Date } = {},
+) {
+  const secret = newApiKeySecret();
+  const record = await prisma.apiKey.create({
+    data: {
+      realmId,
+      name: `key ${++counter}`,
+      prefix: secret.prefix,
+      secretHash: secret.secretHash,
+      scopes: options.scopes ?? ALL_SCOPES,
+      workspaceId: options.workspaceId ?? null,
+      revokedAt: options.revokedAt ?? null,
+    },
+  });
+  return { key: secret.key, record };
+}
+
+/** A chain root → … of `depth` levels, returned root first. */
+export async function createWorkspaceChain(prisma: PrismaClient, realmId: string, depth: number, prefix = 'level') {
+  const chain = [];
+  let parentId: string | null = null;
+  for (let level = 0; level < depth; level++) {
+    const workspace = await prisma.$transaction((tx) => insertWorkspace(tx, { realmId, parentId, name: `${prefix} ${level}` }));
+    chain.push(workspace);
+    parentId = workspace.id;
+  }
+  return chain;
+}

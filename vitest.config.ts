@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+// Every suite runs on the embedded PGlite, and again on PostgreSQL when TEST_DATABASE_URL is set.
+const databases = ['pglite', ...(process.env.TEST_DATABASE_URL ? ['postgres'] : [])];
+
+export default defineConfig({
+  // Node resolves `graphql` to its CommonJS build; Vite would pick the .mjs one for our files while
+  // Pothos and Yoga load the CommonJS one, and graphql refuses to mix its two copies.
+  resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
+  test: {
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    projects: databases.map((database) => ({
+      extends: true,
+      test: {
+        name: database,
+        include: ['test/**/*.test.ts'],
+        env: { TEST_DB: database },
+      },
+    })),
+  },
+});
