@@ -11,6 +11,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { openPGlite, parseDatabaseTarget } from '../src/db/adapters.js';
+import type { SchemaEngine as WasmSchemaEngine } from '@prisma/schema-engine-wasm';
 import { createSchemaEngine, loadSchemaEngineWasm } from '../src/db/schema-engine.js';
 
 function log(message: string) {
@@ -101,6 +102,59 @@ async function oneShot(command: string, url: string | undefined) {
   }
 }
 
+type EvaluateDataLossInput = Parameters<WasmSchemaEngine['evaluateDataLoss']>[0];
+type CreateMigrationInput = Parameters<WasmSchemaEngine['createMigration']>[0];
+
+/**
+ * The wasm engine's evaluateDataLoss and createMigration refuse an adapter-provided shadow database
+ * ("must be provided through an external factory"), while `diff` from the migrations to the
+ * datamodel replays the migrations on it fine: both are answered from that diff. A diff does not say
+ * which steps lose data, so statements that can (drops, type changes, new NOT NULL) are flagged by
+ * their SQL, whether or not the table holds rows: a warning too many rather than one too few.
+ */
+async function pendingScript(engine: WasmSchemaEngine, input: EvaluateDataLossInput | CreateMigrationInput) {
+  const diff = await engine.diff({
+    from: { tag: 'migrations', ...input.migrationsList },
+    to: { tag: 'schemaDatamodel', ...input.schema },
+    script: true,
+    exitCode: true,
+    filters: input.filters,
+  });
+  const script = diff.exitCode === 2 ? (diff.stdout ?? '') : '';
+  const statements = script
+    .split(/;\s*$/m)
+    .map((statement) => statement.split('\n').filter((line) => line.trim() && !line.trim().startsWith('--')).join(' '))
+    .filter(Boolean);
+  return { script, steps: statements.length, statements };
+}
+
+async function evaluateDataLoss(engine: WasmSchemaEngine, input: EvaluateDataLossInput) {
+  const { steps, statements } = await pendingScript(engine, input);
+  const warnings = statements.flatMap((sql, stepIndex) =>
+    /\bDROP (TABLE|COLUMN|TYPE)\b|\bALTER COLUMN .* (TYPE|SET NOT NULL)\b/i.test(sql)
+      ? [{ message: `This step may lose data: ${sql.slice(0, 200)}`, stepIndex }]
+      : [],
+  );
+  return { migrationSteps: steps, unexecutableSteps: [], warnings };
+}
+
+/** The native engine's naming: UTC `YYYYMMDDHHMMSS`, then `_<name>` when there is one. */
+function migrationDirectoryName(name: string, now = new Date()) {
+  const timestamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return name ? `${timestamp}_${name}` : timestamp;
+}
+
+async function createMigration(engine: WasmSchemaEngine, input: CreateMigrationInput) {
+  const { script, steps } = await pendingScript(engine, input);
+  const migrationScript = steps > 0 ? script : input.draft ? '-- This is an empty migration.' : null;
+  return {
+    connectorType: 'postgresql' as const,
+    generatedMigrationName: migrationDirectoryName(input.migrationName),
+    migrationScript,
+    extension: 'sql',
+  };
+}
+
 async function main() {
   const { datamodels, datasource, rest } = parseArgs(process.argv.slice(2));
   const wasm = await loadSchemaEngineWasm();
@@ -114,7 +168,9 @@ async function main() {
     ? datamodels.map((file) => [file, readFileSync(file, 'utf8')])
     : [['schema.prisma', 'datasource db {\n  provider = "postgresql"\n}\n']];
   const factory = await factoryFor(datasource.url);
-  const engine = await createSchemaEngine(factory, files, (line) => log(line));
+  // The wasm engine hands its shadow database out once per instance, and a `migrate dev` asks for
+  // one several times (diagnostic, data-loss evaluation, …): a fresh instance per request.
+  const newEngine = () => createSchemaEngine(factory, files, (line) => log(line));
   let printId = 1_000_000;
 
   const send = (message: unknown) => process.stdout.write(`${toJson(message)}\n`);
@@ -123,12 +179,20 @@ async function main() {
     if (!line.trim()) continue;
     const request = JSON.parse(line) as { id?: number; method?: string; params?: unknown };
     if (!request.method) continue; // an answer to one of our `print` requests
-    log(`-> ${request.method}`);
+    log(`-> ${request.method} ${JSON.stringify(request.params).slice(0, 300)}`);
     try {
       const method = request.method === 'getDatabaseVersion' ? 'version' : request.method;
+      const engine = await newEngine();
       const call = (engine as unknown as Record<string, (params: unknown) => Promise<unknown>>)[method];
       if (!call) throw Object.assign(new Error(`Unknown method ${request.method}`), { code: 'P1000' });
-      let result = await call.call(engine, request.params ?? {});
+      let result: unknown;
+      try {
+        if (method === 'evaluateDataLoss') result = await evaluateDataLoss(engine, request.params as EvaluateDataLossInput);
+        else if (method === 'createMigration') result = await createMigration(engine, request.params as CreateMigrationInput);
+        else result = await call.call(engine, request.params ?? {});
+      } finally {
+        engine.free();
+      }
       if (method === 'diff') {
         // The native engine prints the script through the CLI and answers with no stdout.
         const diff = result as { exitCode: number; stdout: string | null };
@@ -151,7 +215,6 @@ async function main() {
       });
     }
   }
-  engine.free();
 }
 
 main().catch((error) => {

@@ -91,12 +91,15 @@ export async function applyMigrations(factory: SqlMigrationAwareDriverAdapterFac
  * SQL that would bring the committed migrations to `schema.prisma`, or null when they agree.
  * Uses the datamodel as the target: `schemaDatasource` wrongly answers "empty migration".
  */
-export async function migrationDrift(shadowFactory: SqlMigrationAwareDriverAdapterFactory): Promise<string | null> {
-  const engine = await createSchemaEngine(shadowFactory);
+export async function migrationDrift(
+  shadowFactory: SqlMigrationAwareDriverAdapterFactory,
+  schema: string = readFileSync(schemaPath, 'utf8'),
+): Promise<string | null> {
+  const engine = await createSchemaEngine(shadowFactory, [[schemaPath, schema]]);
   try {
     const result = await engine.diff({
       from: { tag: 'migrations', ...readMigrationsList() },
-      to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: readFileSync(schemaPath, 'utf8') }] },
+      to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: schema }] },
       script: true,
       exitCode: true,
       filters: noFilters,

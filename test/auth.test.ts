@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashSecret } from '../src/auth/api-key-secret.js';
+import { createApp, type App } from '../src/yoga.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { createKey, createRealm } from './helpers/fixtures.js';
+import { graphql } from './helpers/graphql.js';
+
+let db: TestDatabase;
+let app: App;
+let key: string;
+let keyId: string;
+let revokedKey: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = createApp({ prisma: db.prisma });
+  const realm = await createRealm(db.prisma, 'Acme');
+  const created = await createKey(db.prisma, realm.id);
+  key = created.key;
+  keyId = created.record.id;
+  revokedKey = (await createKey(db.prisma, realm.id, { revokedAt: new Date(Date.now() - 1000) })).key;
+});
+
+afterAll(() => db?.destroy());
+
+const viewerQuery = '{ viewer { realm { name } } }';
+
+describe('authentication', () => {
+  it('accepts `Bearer <key>` and `Token <key>`', async () => {
+    for (const scheme of ['Bearer', 'Token', 'bearer']) {
+      const { status, body } = await graphql(app, viewerQuery, { authorization: `${scheme} ${key}` });
+      expect(status).toBe(200);
+      expect(body).toEqual({ data: { viewer: { realm: { name: 'Acme' } } } });
+    }
+  });
+
+  it('answers a missing, malformed, unknown, wrong or revoked key alike: 401 UNAUTHENTICATED, no hint of which', async () => {
+    const prefix = key.slice(0, 'ugw_00000000'.length);
+    const cases: Record<string, string | undefined> = {
+      missing: undefined,
+      'no scheme': key,
+      'other scheme': `Basic ${key}`,
+      malformed: 'Bearer not-a-key',
+      unknown: 'Bearer ugw_00000000_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+      'right prefix, wrong secret': `Bearer ${prefix}_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb`,
+      revoked: `Bearer ${revokedKey}`,
+    };
+    const bodies = new Set<string>();
+    for (const [name, authorization] of Object.entries(cases)) {
+      const response = await graphql(app, viewerQuery, authorization === undefined ? {} : { authorization });
+      expect(response.status, name).toBe(401);
+      expect(response.headers.get('www-authenticate'), name).toBe('Bearer');
+      expect(response.body.errors?.[0]?.extensions?.code, name).toBe('UNAUTHENTICATED');
+      bodies.add(JSON.stringify(response.body));
+    }
+    expect(bodies.size).toBe(1);
+  });
+
+  it('stores only a hash of the secret', async () => {
+    const record = await db.prisma.apiKey.findUniqueOrThrow({ where: { id: keyId } });
+    expect(JSON.stringify(record)).not.toContain(key.split('_')[2]);
+    expect(record.secretHash).toBe(hashSecret(key));
+    expect(key.startsWith(record.prefix)).toBe(true);
+  });
+
+  it('records when a key was last used, off the request path', async () => {
+    await graphql(app, viewerQuery, { key });
+    await expect.poll(async () => (await db.prisma.apiKey.findUniqueOrThrow({ where: { id: keyId } })).lastUsedAt, { timeout: 5_000 }).not.toBeNull();
+  });
+
+  it('a key sees its scopes and its realm through `viewer`', async () => {
+    const { body } = await graphql(app, '{ viewer { scopes workspace { name } apiKey { prefix revokedAt } } }', { key });
+    expect(body.data.viewer).toMatchObject({ scopes: ['usage:read', 'usage:write', 'keys:manage', 'billing:read'], workspace: null });
+    expect(key.startsWith(body.data.viewer.apiKey.prefix)).toBe(true);
+  });
+});
