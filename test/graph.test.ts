@@ -141,3 +141,14 @@ describe('SQL statements per request', () => {
     expect(counts[0]).toBeLessThanOrEqual(3);
   });
 });
+
+describe('query statistics for operators', () => {
+  it('with EXPOSE_QUERY_STATS every response carries extensions.queryStats { sqlStatements, durationMs }', async () => {
+    const withStats = createApp({ prisma: db.prisma, exposeQueryStats: true });
+    const { body, statements } = await graphql(withStats, '{ realm { name workspaces(first: 5) { totalCount } } }', { key: acme.key });
+    expect(body.extensions?.queryStats).toEqual({ sqlStatements: statements.length, durationMs: expect.any(Number) });
+    expect(statements.length).toBeGreaterThan(0);
+    const withoutStats = await graphql(app, '{ realm { name } }', { key: acme.key });
+    expect(withoutStats.body.extensions?.queryStats).toBeUndefined();
+  });
+});
