@@ -72,7 +72,8 @@ async function factoryFor(url: string | undefined): Promise<SqlMigrationAwareDri
   connectionString.searchParams.delete('schema');
   const pool = new pg.Pool({
     connectionString: connectionString.toString(),
-    max: 2,
+    // One session: the engine's advisory lock must be released on the connection that took it.
+    max: 1,
     ...(target.schema ? { options: `-c search_path="${target.schema}"` } : {}),
   });
   relabelCharColumns(pool);

@@ -7,6 +7,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { afterAll, describe, expect, it } from 'vitest';
+import { migrateDatabase } from '../src/db/database.js';
 import { migrationDrift, projectRoot, schemaPath } from '../src/db/schema-engine.js';
 import { testDatabaseKind } from './helpers/database.js';
 
@@ -116,6 +117,25 @@ describe('the prisma CLI works offline through the wasm schema engine', () => {
       const created = readdirSync(path.join(project, 'prisma/migrations')).find((name) => name.endsWith('_add_model'));
       expect(created).toBeDefined();
       expect(readFileSync(path.join(project, 'prisma/migrations', created!, 'migration.sql'), 'utf8')).toContain('CREATE TABLE "Added"');
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+describe.runIf(testDatabaseKind() === 'postgres')('gateways starting together', () => {
+  it('apply each migration once when two processes migrate one PostgreSQL at the same time', async () => {
+    const database = await scratchDatabase();
+    try {
+      const applied = await Promise.all([1, 2].map(() => migrateDatabase({ kind: 'postgres', url: database.url })));
+      const migrations = readdirSync(path.join(projectRoot, 'prisma/migrations')).filter((name) => !name.endsWith('.toml'));
+      expect(applied.flat().sort()).toEqual(migrations.sort());
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      const { rows } = await client.query('SELECT migration_name, finished_at FROM _prisma_migrations');
+      await client.end();
+      expect(rows).toHaveLength(migrations.length);
+      expect(rows.every((row) => row.finished_at !== null)).toBe(true);
     } finally {
       await database.drop();
     }

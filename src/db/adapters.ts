@@ -52,23 +52,26 @@ export async function openPGlite(dir: string): Promise<PGlite> {
 }
 
 /** pg's `search_path` for a `?schema=` URL parameter, which pg itself ignores. */
-function poolConfig(target: Extract<DatabaseTarget, { kind: 'postgres' }>): pg.PoolConfig {
+function poolConfig(target: Extract<DatabaseTarget, { kind: 'postgres' }>, poolSize: number): pg.PoolConfig {
   const url = new URL(target.url);
   url.searchParams.delete('schema');
   return {
     connectionString: url.toString(),
-    max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
+    max: poolSize,
     connectionTimeoutMillis: 5_000,
     ...(target.schema ? { options: `-c search_path="${target.schema}"` } : {}),
   };
 }
 
-export async function openAdapter(target: DatabaseTarget): Promise<OpenAdapter> {
+export async function openAdapter(
+  target: DatabaseTarget,
+  options: { poolSize?: number } = {},
+): Promise<OpenAdapter> {
   if (target.kind === 'pglite') {
     const pglite = await openPGlite(target.dir);
     return { target, factory: new PrismaPGlite(pglite), close: () => pglite.close() };
   }
-  const pool = new pg.Pool(poolConfig(target));
+  const pool = new pg.Pool(poolConfig(target, options.poolSize ?? Number(process.env.DATABASE_POOL_SIZE ?? 10)));
   return {
     target,
     factory: new PrismaPg(pool, target.schema ? { schema: target.schema } : undefined),

@@ -15,12 +15,27 @@ export interface OpenDatabaseOptions {
   onMigrated?: (applied: string[]) => void;
 }
 
+/**
+ * Applies pending migrations over a single connection: the engine's advisory lock (which keeps
+ * gateways that start together from migrating twice) is per session, and a pool could release it
+ * on another connection than the one that took it, leaving it held.
+ */
+export async function migrateDatabase(target: DatabaseTarget): Promise<string[]> {
+  const migrator = await openAdapter(target, { poolSize: 1 });
+  try {
+    return await applyMigrations(migrator.factory);
+  } finally {
+    await migrator.close();
+  }
+}
+
 export async function openDatabase(target: DatabaseTarget, options: OpenDatabaseOptions = {}): Promise<Database> {
+  if (options.migrate !== false && target.kind === 'postgres') options.onMigrated?.(await migrateDatabase(target));
   const adapter = await openAdapter(target);
   try {
-    if (options.migrate !== false) {
-      const applied = await applyMigrations(adapter.factory);
-      options.onMigrated?.(applied);
+    if (options.migrate !== false && target.kind === 'pglite') {
+      // One PGlite directory is one process's: it is migrated through the connection it is opened with.
+      options.onMigrated?.(await applyMigrations(adapter.factory));
     }
     const prisma = new PrismaClient({ adapter: instrumentAdapterFactory(adapter.factory) });
     await prisma.$queryRawUnsafe('SELECT 1');
