@@ -30,12 +30,16 @@ export async function migrateDatabase(target: DatabaseTarget): Promise<string[]>
 }
 
 export async function openDatabase(target: DatabaseTarget, options: OpenDatabaseOptions = {}): Promise<Database> {
-  if (options.migrate !== false && target.kind === 'postgres') options.onMigrated?.(await migrateDatabase(target));
+  if (options.migrate !== false && target.kind === 'postgres') {
+    const applied = await migrateDatabase(target);
+    options.onMigrated?.(applied);
+  }
   const adapter = await openAdapter(target);
   try {
     if (options.migrate !== false && target.kind === 'pglite') {
       // One PGlite directory is one process's: it is migrated through the connection it is opened with.
-      options.onMigrated?.(await applyMigrations(adapter.factory));
+      const applied = await applyMigrations(adapter.factory);
+      options.onMigrated?.(applied);
     }
     const prisma = new PrismaClient({ adapter: instrumentAdapterFactory(adapter.factory) });
     await prisma.$queryRawUnsafe('SELECT 1');
