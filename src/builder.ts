@@ -2,13 +2,13 @@ import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
-import { DateTimeResolver, TimeZoneResolver } from 'graphql-scalars';
+import { DateTimeResolver } from 'graphql-scalars';
 import type { Context } from './context.js';
 import type { Prisma } from './generated/prisma/client.js';
 import type PrismaTypes from './generated/pothos-types.js';
 import { getDatamodel } from './generated/pothos-types.js';
 import { decodeId, encodeId } from './global-id.js';
-import { DecimalScalar } from './scalars.js';
+import { DecimalScalar, TimeZoneScalar } from './scalars.js';
 
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 20;
@@ -43,7 +43,7 @@ export const builder = new SchemaBuilder<{
 });
 
 builder.addScalarType('DateTime', DateTimeResolver);
-builder.addScalarType('TimeZone', TimeZoneResolver);
+builder.addScalarType('TimeZone', TimeZoneScalar);
 builder.addScalarType('Decimal', DecimalScalar);
 
 builder.queryType({});

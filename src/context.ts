@@ -12,4 +12,13 @@ export interface Viewer {
 export interface Context {
   prisma: PrismaClient;
   viewer: Viewer;
+  /** The request's clock: one instant for every field of the request. */
+  now: Date;
+  /** Per-request memo (DataLoaders, the realm's settings): gone with the request. */
+  memo: Map<string, unknown>;
+}
+
+export function memoize<T>(ctx: Context, key: string, make: () => T): T {
+  if (!ctx.memo.has(key)) ctx.memo.set(key, make());
+  return ctx.memo.get(key) as T;
 }

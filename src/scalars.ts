@@ -1,6 +1,7 @@
 import { GraphQLScalarType, Kind } from 'graphql';
 import { Prisma } from './generated/prisma/client.js';
 import { badUserInput } from './errors.js';
+import { isTimeZone } from './usage/time.js';
 
 const DECIMAL_PATTERN = /^-?\d+(\.\d+)?$/;
 
@@ -26,5 +27,21 @@ export const DecimalScalar = new GraphQLScalarType<Prisma.Decimal, string>({
   parseLiteral(ast) {
     if (ast.kind === Kind.STRING || ast.kind === Kind.INT) return parseDecimal(ast.kind === Kind.INT ? Number(ast.value) : ast.value);
     throw badUserInput('Decimal values are strings, e.g. "12.5".', 'INVALID_DECIMAL');
+  },
+});
+
+function parseTimeZone(value: unknown): string {
+  if (typeof value === 'string' && isTimeZone(value)) return value;
+  throw badUserInput(`${JSON.stringify(value)} is not a known IANA time zone (e.g. "Europe/Berlin", "UTC").`, 'INVALID_TIME_ZONE');
+}
+
+/** IANA zone names; an unknown zone is a BAD_USER_INPUT with reason INVALID_TIME_ZONE. */
+export const TimeZoneScalar = new GraphQLScalarType<string, string>({
+  name: 'TimeZone',
+  description: 'An IANA time zone name, e.g. "Europe/Berlin" or "UTC".',
+  serialize: (value) => String(value),
+  parseValue: parseTimeZone,
+  parseLiteral(ast) {
+    return parseTimeZone(ast.kind === Kind.STRING ? ast.value : undefined);
   },
 });

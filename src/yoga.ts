@@ -18,6 +18,8 @@ export interface AppOptions {
   graphiql?: false | { defaultKey?: string };
   /** More envelop/yoga plugins (logging, metrics), run before the gateway's own. */
   plugins?: Plugin[];
+  /** The clock (tests fix it). */
+  now?: () => Date;
   /** Called with every error that is masked as "Unexpected error." */
   onUnexpectedError?: (error: unknown) => void;
 }
@@ -92,7 +94,7 @@ export function createApp(options: AppOptions): App {
     context: async ({ request }) => {
       const viewer = await authenticator.authenticate(request.headers.get('authorization'));
       if (!viewer) throw unauthenticated();
-      return { prisma: options.prisma, viewer };
+      return { prisma: options.prisma, viewer, now: options.now?.() ?? new Date(), memo: new Map() };
     },
     plugins: [...(options.plugins ?? []), usePageSizeLimit(), ...(options.exposeQueryStats ? [useQueryStats()] : [])],
   });

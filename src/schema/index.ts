@@ -8,5 +8,7 @@ import './project.js';
 import './feature.js';
 import './api-key.js';
 import './viewer.js';
+import './contract.js';
+import './usage.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

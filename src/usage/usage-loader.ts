@@ -1,0 +1,188 @@
+import DataLoader from 'dataloader';
+import { memoize, type Context } from '../context.js';
+import type { Feature } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
+import { HOUR_MS, floorToHour, nextBucketStart, type TimeRange } from './time.js';
+import { capAtWatermark, type UsageRequest } from './usage-request.js';
+import { buildUsageSql, type UsageFilterIds, type UsageParentKind, type UsageRow } from './usage-sql.js';
+
+export interface UsageGroup {
+  workspaceId: string | null;
+  datastreamId: string | null;
+  projectId: string | null;
+  appId: string | null;
+  billingTag: string | null;
+  resource: string | null;
+  apiKeyId: string | null;
+}
+
+export interface UsagePoint {
+  start: Date;
+  end: Date;
+  feature: Feature;
+  quantity: Prisma.Decimal;
+  group: UsageGroup;
+  isFinal: boolean;
+}
+
+export interface UsageTotal {
+  feature: Feature;
+  quantity: Prisma.Decimal;
+  group: UsageGroup;
+}
+
+export interface UsageReport {
+  range: TimeRange;
+  granularity: UsageRequest['granularity'];
+  timeZone: string;
+  approximate: boolean;
+  finalizedThrough: Date | null;
+  warnings: string[];
+  points: UsagePoint[];
+  totals: UsageTotal[];
+}
+
+export interface RealmFacts {
+  timeZone: string;
+  features: Map<string, Feature>;
+}
+
+/** The caller's realm time zone and features: read once per request, whatever asks. */
+export function realmFacts(ctx: Context): Promise<RealmFacts> {
+  return memoize(ctx, 'realm-facts', async () => {
+    const realm = await ctx.prisma.realm.findUniqueOrThrow({
+      where: { id: ctx.viewer.realmId },
+      select: { timeZone: true, features: true },
+    });
+    return { timeZone: realm.timeZone, features: new Map(realm.features.map((f) => [f.id, f])) };
+  });
+}
+
+/** The first hour with usage in the caller's realm (for ALL_TIME). */
+export function earliestUsage(ctx: Context): Promise<Date | undefined> {
+  return memoize(ctx, 'earliest-usage', async () => {
+    const first = await ctx.prisma.usageHourly.aggregate({ where: { realmId: ctx.viewer.realmId }, _min: { hour: true } });
+    return first._min.hour ?? undefined;
+  });
+}
+
+/** Buckets ending at or before this are final for the feature: its arrival delay has passed, or ingestion closed them. */
+export function featureWatermark(feature: Feature, now: Date): Date {
+  const byDelay = floorToHour(new Date(now.getTime() - feature.arrivalDelaySeconds * 1000));
+  return feature.finalizedThrough && feature.finalizedThrough > byDelay ? feature.finalizedThrough : byDelay;
+}
+
+export interface UsageLoadKey {
+  parentKind: UsageParentKind;
+  request: UsageRequest;
+  filter: UsageFilterIds;
+  /** Filter ids the caller may not see: ignored, and named in the warnings. */
+  ignored: string[];
+}
+
+const noGroup = (row: UsageRow): UsageGroup => ({
+  workspaceId: row.workspaceId,
+  datastreamId: row.datastreamId,
+  projectId: row.projectId,
+  appId: row.appId,
+  billingTag: row.billingTag,
+  resource: row.resource,
+  apiKeyId: row.apiKeyId,
+});
+
+function compareGroups(a: UsageGroup, b: UsageGroup): number {
+  for (const key of ['workspaceId', 'datastreamId', 'projectId', 'appId', 'billingTag', 'resource', 'apiKeyId'] as const) {
+    const x = a[key] ?? '';
+    const y = b[key] ?? '';
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Every `usage` field with the same arguments and parent kind in a request shares one loader, so
+ * fifty workspaces asking the same question are answered by one statement.
+ */
+export function usageLoader(ctx: Context, key: UsageLoadKey): DataLoader<string, UsageReport> {
+  const cacheKey = `usage:${JSON.stringify(key)}`;
+  return memoize(ctx, cacheKey, () => new DataLoader<string, UsageReport>((parentIds) => loadUsage(ctx, key, parentIds)));
+}
+
+async function loadUsage(ctx: Context, key: UsageLoadKey, parentIds: readonly string[]): Promise<UsageReport[]> {
+  const facts = await realmFacts(ctx);
+  const featuresInScope = key.filter.featureIds
+    ? key.filter.featureIds.map((id) => facts.features.get(id)).filter((f): f is Feature => !!f)
+    : [...facts.features.values()];
+  const watermarks = new Map([...facts.features.values()].map((f) => [f.id, featureWatermark(f, ctx.now)]));
+  const finalizedThrough = featuresInScope.length
+    ? new Date(Math.min(...featuresInScope.map((f) => watermarks.get(f.id)!.getTime())))
+    : null;
+  const request = finalizedThrough ? capAtWatermark(key.request, finalizedThrough) : key.request;
+  const warnings = [...request.warnings, ...key.ignored.map((id) => `Ignored filter id ${id}: it does not exist or is outside this key's scope.`)];
+
+  let rows: UsageRow[] = [];
+  if (request.range.from < request.range.to) {
+    const { sql, params } = buildUsageSql({
+      parentKind: key.parentKind,
+      parentIds: [...parentIds],
+      realmId: ctx.viewer.realmId,
+      scopeWorkspaceId: ctx.viewer.workspaceId,
+      range: request.range,
+      granularity: request.granularity,
+      timeZone: request.timeZone,
+      filter: key.filter,
+      groupBy: request.groupBy,
+    });
+    rows = await ctx.prisma.$queryRawUnsafe<UsageRow[]>(sql, ...params);
+  }
+
+  const reports = new Map(
+    parentIds.map((id) => [
+      id,
+      {
+        range: request.range,
+        granularity: request.granularity,
+        timeZone: request.timeZone,
+        approximate: request.approximate,
+        finalizedThrough,
+        warnings,
+        points: [] as UsagePoint[],
+        totals: [] as UsageTotal[],
+      } satisfies UsageReport,
+    ]),
+  );
+  const ends = bucketEnds(request);
+  for (const row of rows) {
+    const report = reports.get(row.parent);
+    const feature = facts.features.get(row.feature);
+    if (!report || !feature) continue;
+    const quantity = new Prisma.Decimal(row.quantity);
+    if (row.kind === 'total') {
+      report.totals.push({ feature, quantity, group: noGroup(row) });
+      continue;
+    }
+    const bucketStart = new Date(row.bucket!);
+    const start = bucketStart < request.range.from ? request.range.from : bucketStart;
+    const end = ends(bucketStart);
+    report.points.push({ start, end, feature, quantity, group: noGroup(row), isFinal: end <= watermarks.get(feature.id)! });
+    if (request.granularity === 'SUMMARIZED') report.totals.push({ feature, quantity, group: noGroup(row) });
+  }
+  for (const report of reports.values()) {
+    report.points.sort((a, b) => a.feature.key.localeCompare(b.feature.key) || compareGroups(a.group, b.group) || a.start.getTime() - b.start.getTime());
+    report.totals.sort((a, b) => a.feature.key.localeCompare(b.feature.key) || compareGroups(a.group, b.group));
+  }
+  return parentIds.map((id) => reports.get(id)!);
+}
+
+/** The end of the bucket starting at `start`, clipped to the range. */
+function bucketEnds(request: UsageRequest): (start: Date) => Date {
+  return (start) => {
+    if (request.granularity === 'SUMMARIZED') return request.range.to;
+    const next =
+      request.granularity === 'HOUR'
+        ? new Date(start.getTime() + HOUR_MS)
+        : nextBucketStart(start, request.granularity, request.timeZone);
+    return next > request.range.to ? request.range.to : next;
+  };
+}
+
