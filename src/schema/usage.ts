@@ -204,17 +204,15 @@ async function loadReport(ctx: Context, parentKind: UsageParentKind, parentId: s
 const usageDescription =
   'Usage attributed to this node over a range (`range` or `timeframe`, exactly one), in buckets of `granularity`, aligned to `timeZone` (default: the realm\'s).';
 
-function usageArgs(t: { arg: any }) {
-  return {
-    range: t.arg({ type: TimeRangeInput }),
-    timeframe: t.arg({ type: TimeframeEnum }),
-    granularity: t.arg({ type: GranularityEnum, defaultValue: 'SUMMARIZED' }),
-    timeZone: t.arg({ type: 'TimeZone' }),
-    filter: t.arg({ type: UsageFilterInput }),
-    groupBy: t.arg({ type: [UsageDimensionEnum] }),
-    finalizedOnly: t.arg.boolean({ defaultValue: false }),
-  };
-}
+const usageArgs = builder.args((t) => ({
+  range: t.field({ type: TimeRangeInput }),
+  timeframe: t.field({ type: TimeframeEnum }),
+  granularity: t.field({ type: GranularityEnum, defaultValue: 'SUMMARIZED' }),
+  timeZone: t.field({ type: 'TimeZone' }),
+  filter: t.field({ type: UsageFilterInput }),
+  groupBy: t.field({ type: [UsageDimensionEnum] }),
+  finalizedOnly: t.boolean({ defaultValue: false }),
+}));
 
 const simpleParents = [
   ['Realm', 'REALM'],
@@ -231,7 +229,7 @@ for (const [model, kind] of simpleParents) {
     t.field({
       type: UsageReportRef,
       description: usageDescription,
-      args: usageArgs(t),
+      args: usageArgs,
       resolve: (parent, args, ctx) => loadReport(ctx, kind, parent.id, args as UsageFieldArgs),
     }),
   );
@@ -241,7 +239,7 @@ builder.prismaObjectField('Workspace', 'usage', (t) =>
   t.field({
     type: UsageReportRef,
     description: `${usageDescription} SUBTREE (the default) includes every workspace beneath this one.`,
-    args: { ...usageArgs(t), scope: t.arg({ type: WorkspaceUsageScopeEnum, defaultValue: 'SUBTREE' }) },
+    args: { ...usageArgs, scope: t.arg({ type: WorkspaceUsageScopeEnum, defaultValue: 'SUBTREE' }) },
     resolve: (parent, args, ctx) =>
       loadReport(ctx, args.scope === 'SELF' ? 'WORKSPACE_SELF' : 'WORKSPACE_SUBTREE', parent.id, args as UsageFieldArgs),
   }),
