@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PothosValidationError } from '@pothos/core';
 import { GraphQLError } from 'graphql';
 import { createGraphQLError, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { Authenticator } from './auth/authenticate.js';
 import type { Context } from './context.js';
 import { currentStatementLog, newStatementLog, recordStatements } from './db/statement-recorder.js';
@@ -75,6 +76,8 @@ export function createApp(options: AppOptions): App {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    // GraphiQL from the npm package, not from a CDN: it works on machines without internet access.
+    renderGraphiQL,
     graphiql: graphiql
       ? {
           title: 'Usage gateway',

@@ -1,0 +1,91 @@
+import { DatabaseConfigError, parseDatabaseTarget, type DatabaseTarget } from './db/adapters.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseTarget: DatabaseTarget;
+  /** Adds `extensions.queryStats` to every response. */
+  exposeQueryStats: boolean;
+  logLevel: LogLevel;
+  development: boolean;
+  /** Seed the demo realm on a start with an empty database. */
+  seedDemo: boolean;
+  /** Shared rate-limit counters (not used yet). */
+  redisUrl: string | undefined;
+}
+
+/** A setting that cannot work; the message is one line saying what is wrong and how to fix it. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  return raw ? raw : undefined;
+}
+
+function parsePort(raw: string | undefined): number {
+  if (raw === undefined) return 4000;
+  const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new ConfigError(`PORT must be a whole number from 0 to 65535 (got "${raw}"); set PORT=4000 or unset it`);
+  }
+  return port;
+}
+
+function parseBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  const normalized = raw.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(normalized)) return true;
+  if (['false', '0', 'no', 'off'].includes(normalized)) return false;
+  throw new ConfigError(`${name} must be true or false (got "${raw}"); set ${name}=${fallback} or unset it`);
+}
+
+function parseLogLevel(raw: string | undefined): LogLevel {
+  if (raw === undefined) return 'info';
+  const level = raw.toLowerCase();
+  if ((LOG_LEVELS as readonly string[]).includes(level)) return level as LogLevel;
+  throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${raw}"); set LOG_LEVEL=info or unset it`);
+}
+
+function parseRedisUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let protocol: string;
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    protocol = '';
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new ConfigError('REDIS_URL must look like redis://host:6379 (or rediss:// for TLS); fix it or unset it');
+  }
+  return raw;
+}
+
+function parseTarget(env: Env): DatabaseTarget {
+  try {
+    return parseDatabaseTarget(value(env, 'DATABASE_URL'), value(env, 'PGLITE_DIR'));
+  } catch (error) {
+    if (error instanceof DatabaseConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  return {
+    port: parsePort(value(env, 'PORT')),
+    host: value(env, 'HOST') ?? '0.0.0.0',
+    databaseTarget: parseTarget(env),
+    exposeQueryStats: parseBoolean(env, 'EXPOSE_QUERY_STATS', false),
+    logLevel: parseLogLevel(value(env, 'LOG_LEVEL')),
+    development: env.NODE_ENV !== 'production',
+    seedDemo: parseBoolean(env, 'SEED_DEMO', true),
+    redisUrl: parseRedisUrl(value(env, 'REDIS_URL')),
+  };
+}

@@ -1,0 +1,328 @@
+import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import pg from 'pg';
+import { parseApiKey, secretMatches } from './auth/api-key-secret.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import type { DatabaseTarget } from './db/adapters.js';
+import type { Database } from './db/database.js';
+import { DEMO_API_KEY, isDatabaseEmpty, seedDemo } from './db/seed.js';
+import type { PrismaClient } from './generated/prisma/client.js';
+import {
+  createLogger,
+  createMetrics,
+  errorSummary,
+  logUnexpectedError,
+  useHealthCheck,
+  useRequestLogging,
+  type Logger,
+} from './observability.js';
+
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+const DATABASE_CLOSE_TIMEOUT_MS = 5_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** A start-up failure the operator can fix: printed as one line on stderr, exit code 1. */
+class StartupError extends Error {}
+
+const elapsedMs = (since: number) => Math.round(performance.now() - since);
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      reject(listenError(error, port, host));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+function listenError(error: NodeJS.ErrnoException, port: number, host: string): Error {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new StartupError(`port ${port} is in use; set PORT to a free port`);
+    case 'EACCES':
+      return new StartupError(`no permission to listen on port ${port}; set PORT to 1024 or above`);
+    case 'EADDRNOTAVAIL':
+      return new StartupError(`HOST ${host} is not an address of this machine; set HOST=0.0.0.0 or unset it`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new StartupError(`HOST ${host} cannot be resolved; set HOST to an address such as 0.0.0.0 or unset it`);
+    default:
+      return new StartupError(`cannot listen on ${host}:${port} (${errorSummary(error)}); check HOST and PORT`);
+  }
+}
+
+/**
+ * Creates the PGlite directory one level at a time and proves it writable. (A recursive mkdir of a
+ * path under /proc never returns on Node 20, and root passes every permission check but EROFS.)
+ */
+function preparePGliteDir(dir: string): void {
+  if (dir === 'memory://') return;
+  const variable = process.env.DATABASE_URL?.trim() ? 'DATABASE_URL' : 'PGLITE_DIR';
+  const fail = (reason: string) =>
+    new StartupError(`${variable} "${dir}" cannot hold the embedded database: ${reason}; set ${variable} to a writable directory`);
+  const code = (error: unknown) => (error as NodeJS.ErrnoException).code ?? errorSummary(error);
+  const absolute = path.resolve(dir);
+  const missing: string[] = [];
+  let current = absolute;
+  for (;;) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(current).isDirectory();
+    } catch (error) {
+      if (code(error) !== 'ENOENT' && code(error) !== 'ENOTDIR') throw fail(`cannot read ${current} (${code(error)})`);
+      missing.unshift(current);
+      const parent = path.dirname(current);
+      if (parent === current) throw fail('no such directory');
+      current = parent;
+      continue;
+    }
+    if (!isDirectory) throw fail(`${current} is not a directory`);
+    break;
+  }
+  for (const missingDir of missing) {
+    try {
+      mkdirSync(missingDir);
+    } catch (error) {
+      throw fail(`cannot create ${missingDir} (${code(error)})`);
+    }
+  }
+  const probe = path.join(absolute, `.write-test-${process.pid}`);
+  try {
+    writeFileSync(probe, '');
+    unlinkSync(probe);
+  } catch (error) {
+    throw fail(`cannot write to ${absolute} (${code(error)})`);
+  }
+}
+
+function describePostgres(url: URL): string {
+  return `${url.hostname}:${url.port || 5432}${url.pathname}`;
+}
+
+/** One connection before migrating, so that each way of not reaching PostgreSQL gets its own advice. */
+async function checkPostgres(target: Extract<DatabaseTarget, { kind: 'postgres' }>): Promise<void> {
+  const url = new URL(target.url);
+  url.searchParams.delete('schema');
+  const where = describePostgres(url);
+  const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException & { errors?: NodeJS.ErrnoException[] };
+    const code = err.code ?? err.errors?.[0]?.code;
+    const database = decodeURIComponent(url.pathname.slice(1)) || decodeURIComponent(url.username) || 'postgres';
+    switch (code) {
+      case 'ECONNREFUSED':
+        throw new StartupError(`cannot connect to PostgreSQL at ${where} (connection refused); check DATABASE_URL and that PostgreSQL is running`);
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+        throw new StartupError(`cannot resolve the PostgreSQL host "${url.hostname}"; check the host in DATABASE_URL`);
+      case 'ETIMEDOUT':
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
+        throw new StartupError(`cannot reach PostgreSQL at ${where} (${code}); check DATABASE_URL and the network`);
+      case '28P01':
+      case '28000':
+        throw new StartupError(`PostgreSQL at ${where} refused the login (${errorSummary(error)}); check the user and password in DATABASE_URL`);
+      case '3D000':
+        throw new StartupError(`database "${database}" does not exist on PostgreSQL at ${url.hostname}:${url.port || 5432}; create it or fix DATABASE_URL`);
+    }
+    if (/timeout/i.test(errorSummary(error))) {
+      throw new StartupError(`PostgreSQL at ${where} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s; check DATABASE_URL and the network`);
+    }
+    throw new StartupError(`cannot connect to PostgreSQL at ${where} (${errorSummary(error)}); check DATABASE_URL`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function openConfiguredDatabase(config: Config, logger: Logger): Promise<Database> {
+  const target = config.databaseTarget;
+  if (target.kind === 'pglite') preparePGliteDir(target.dir);
+  else await checkPostgres(target);
+  const started = performance.now();
+  let migrated = false;
+  try {
+    const { openDatabase } = await import('./db/database.js');
+    const db = await openDatabase(target, {
+      onMigrated(applied) {
+        migrated = true;
+        if (applied.length === 0) logger.info('database schema is up to date');
+        else logger.info({ migrations: applied }, `applied ${applied.length} migration(s): ${applied.join(', ')}`);
+      },
+    });
+    logger.info({ database: db.description, durationMs: elapsedMs(started) }, `opened ${db.description}`);
+    return db;
+  } catch (error) {
+    logger.debug({ err: error }, 'opening the database failed');
+    const where = target.kind === 'pglite' ? `the embedded database in ${target.dir}` : 'the PostgreSQL database';
+    if (!migrated) {
+      throw new StartupError(
+        `opening or migrating ${where} failed (${errorSummary(error)}); a failed migration is rolled back: fix the cause and start again`,
+      );
+    }
+    throw new StartupError(`cannot open ${where} (${errorSummary(error)}); check DATABASE_URL / PGLITE_DIR`);
+  }
+}
+
+/** Whether the demo key is present and not revoked, without counting a use of it. */
+async function demoKeyWorks(prisma: PrismaClient): Promise<boolean> {
+  const parsed = parseApiKey(DEMO_API_KEY);
+  if (!parsed) return false;
+  const row = await prisma.apiKey.findUnique({
+    where: { prefix: parsed.prefix },
+    select: { secretHash: true, revokedAt: true },
+  });
+  return !!row && secretMatches(DEMO_API_KEY, row.secretHash) && (!row.revokedAt || row.revokedAt > new Date());
+}
+
+function answerStarting(_req: http.IncomingMessage, res: http.ServerResponse) {
+  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', connection: 'close' });
+  res.end(JSON.stringify({ status: 'starting' }));
+}
+
+async function main(): Promise<void> {
+  const startedAt = performance.now();
+  const config = loadConfig();
+  const logger = createLogger({ level: config.logLevel });
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, `uncaught exception: ${errorSummary(error)}`);
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (error) => {
+    logger.fatal({ err: error }, `unhandled rejection: ${errorSummary(error)}`);
+    process.exit(1);
+  });
+
+  // Listen first: a taken port fails at once, not after migrating and seeding; until the app is
+  // ready every request gets 503 "starting".
+  let handle: http.RequestListener = answerStarting;
+  const server = http.createServer((req, res) => handle(req, res));
+  const port = await listen(server, config.port, config.host);
+  // The schema and the Prisma client take a while to load: not needed to reject bad settings.
+  const yogaModule = import('./yoga.js');
+  yogaModule.catch(() => {});
+
+  let db: Database | undefined;
+  let shuttingDown = false;
+  let startup: Promise<void> = Promise.resolve();
+
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (shuttingDown) {
+      logger.warn({ signal }, `${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
+    shuttingDown = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    logger.info({ signal }, `${signal}: shutting down; no new connections, waiting for in-flight requests`);
+    // Keep-alive connections become idle once their request is answered; close them as they do.
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+    server.closeIdleConnections();
+    const force = setTimeout(() => {
+      logger.warn(`requests still running after ${SHUTDOWN_TIMEOUT_MS / 1000} s; closing their connections`);
+      server.closeAllConnections();
+    }, SHUTDOWN_TIMEOUT_MS);
+    await closed;
+    clearInterval(idleSweep);
+    clearTimeout(force);
+    await startup.catch(() => {});
+    if (db) {
+      const database = db;
+      await Promise.race([
+        database.close(),
+        new Promise((resolve) => setTimeout(resolve, DATABASE_CLOSE_TIMEOUT_MS)),
+      ]).catch((error) => logger.warn({ err: error }, `closing the database failed: ${errorSummary(error)}`));
+    }
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', (signal) => void shutdown(signal));
+  process.on('SIGINT', (signal) => void shutdown(signal));
+
+  startup = (async () => {
+    db = await openConfiguredDatabase(config, logger);
+    if (shuttingDown) return;
+    if (config.seedDemo && (await isDatabaseEmpty(db.prisma))) {
+      const seedStarted = performance.now();
+      logger.info('empty database: seeding the demo realms (SEED_DEMO=false skips this)');
+      const seeded = await seedDemo(db.prisma, {
+        onProgress: (done, total) => logger.debug({ done, total }, `seeding: step ${done} of ${total}`),
+      }).catch((error: unknown) => {
+        logger.debug({ err: error }, 'seeding failed');
+        throw new StartupError(
+          `seeding the demo failed (${errorSummary(error)}); the database was left empty: set SEED_DEMO=false to start without the demo`,
+        );
+      });
+      logger.info({ realmIds: seeded.realmIds, durationMs: elapsedMs(seedStarted) }, `seeded the demo in ${elapsedMs(seedStarted)} ms`);
+    }
+    if (shuttingDown) return;
+    const demoKey = (await demoKeyWorks(db.prisma)) ? DEMO_API_KEY : undefined;
+    if (demoKey && !config.development) {
+      logger.warn('the demo API key works on this production server; revoke it unless this is a demo');
+    }
+
+    const database = db;
+    const { createApp } = await yogaModule;
+    const metrics = createMetrics({ processMetrics: true });
+    const app = createApp({
+      prisma: database.prisma,
+      exposeQueryStats: config.exposeQueryStats,
+      graphiql: { defaultKey: config.development ? demoKey : undefined },
+      plugins: [
+        useHealthCheck({
+          database: database.target.kind,
+          check: () => database.prisma.$queryRawUnsafe('SELECT 1'),
+          draining: () => shuttingDown,
+          logger,
+        }),
+        metrics.plugin,
+        useRequestLogging(logger),
+      ],
+      onUnexpectedError: logUnexpectedError(logger),
+    });
+    handle = (req, res) => {
+      if (shuttingDown) res.setHeader('connection', 'close');
+      app.handleNodeRequest(req, res).catch((error: unknown) => {
+        logger.error({ err: error }, `request failed: ${errorSummary(error)}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end();
+      });
+    };
+
+    logger.info(
+      { port, host: config.host, database: database.description, startupMs: elapsedMs(startedAt) },
+      `listening on ${config.host}:${port} (${database.description}), ready in ${elapsedMs(startedAt)} ms`,
+    );
+    process.stdout.write(`GraphiQL: http://localhost:${port}/graphql\n`);
+    if (demoKey) process.stdout.write(`API key: ${demoKey}\n`);
+  })();
+  try {
+    await startup;
+  } catch (error) {
+    // A signal during start-up: shutdown() closes what was opened and exits 0.
+    if (shuttingDown) return;
+    await db?.close().catch(() => {});
+    throw error;
+  }
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof StartupError) {
+    process.stderr.write(`error: ${error.message}\n`);
+  } else {
+    // Not a setting the operator can fix but a bug: the stack is what its reader needs.
+    process.stderr.write(`error: could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exit(1);
+});
