@@ -10,7 +10,8 @@ export type BadInputReason =
   | 'INVALID_RANGE'
   | 'RANGE_TOO_LARGE'
   | 'INVALID_TIME_ZONE'
-  | 'INVALID_DECIMAL';
+  | 'INVALID_DECIMAL'
+  | 'TOO_MANY_EVENTS';
 
 export function badUserInput(message: string, reason: BadInputReason, extra: Record<string, unknown> = {}) {
   return createGraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', reason, ...extra } });

@@ -10,5 +10,6 @@ import './api-key.js';
 import './viewer.js';
 import './contract.js';
 import './usage.js';
+import './ingest.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

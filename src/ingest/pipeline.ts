@@ -1,0 +1,401 @@
+import type { PrismaClient } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
+import { decodeId } from '../global-id.js';
+import { floorToHour } from '../usage/time.js';
+import { dimensionKey } from '../usage/dimension-key.js';
+import {
+  contentHashOf,
+  DIMENSION_FIELDS,
+  DIMENSION_TYPENAME,
+  EventRejection,
+  parseQuantity,
+  parseTimestamp,
+  readEventFields,
+  type DimensionField,
+  type IngestErrorCode,
+  type NormalizedEvent,
+} from './event.js';
+
+export type { IngestErrorCode, IngestEventInput } from './event.js';
+
+export interface IngestRejection {
+  index: number;
+  code: IngestErrorCode;
+  message: string;
+}
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  rejected: IngestRejection[];
+}
+
+/** Events per call of `ingestBatch` (and per transaction). */
+export const MAX_BATCH = 5000;
+/** How late an event may arrive and still count: beyond every feature's normal arrival delay. */
+export const DEFAULT_LATENESS_WINDOW_MS = 35 * 86_400_000;
+
+export interface IngestTarget {
+  realmId: string;
+  /** A workspace-scoped key may only attribute usage to its own subtree. */
+  workspaceId: string | null;
+}
+
+export interface IngestOptions {
+  now?: Date;
+  latenessWindowMs?: number;
+}
+
+type Db = PrismaClient | Prisma.TransactionClient;
+
+/** The dimension ids of a batch that exist in the realm (and in the key's subtree, when scoped). */
+async function knownDimensions(db: Db, target: IngestTarget, wanted: Record<DimensionField, Set<string>>) {
+  const ids = (field: DimensionField) => [...wanted[field]];
+  const inScope = target.workspaceId ? { ancestors: { some: { ancestorId: target.workspaceId } } } : {};
+  const select = { id: true } as const;
+  const [workspaces, datastreams, projects, apps, apiKeys] = await Promise.all([
+    wanted.workspaceId.size ? db.workspace.findMany({ where: { id: { in: ids('workspaceId') }, realmId: target.realmId, ...inScope }, select }) : [],
+    wanted.datastreamId.size
+      ? db.datastream.findMany({ where: { id: { in: ids('datastreamId') }, realmId: target.realmId, ...(target.workspaceId ? { workspace: inScope } : {}) }, select })
+      : [],
+    wanted.projectId.size ? db.project.findMany({ where: { id: { in: ids('projectId') }, realmId: target.realmId }, select }) : [],
+    wanted.appId.size ? db.app.findMany({ where: { id: { in: ids('appId') }, realmId: target.realmId }, select }) : [],
+    wanted.apiKeyId.size ? db.apiKey.findMany({ where: { id: { in: ids('apiKeyId') }, realmId: target.realmId }, select }) : [],
+  ]);
+  const known = (rows: { id: string }[]) => new Set(rows.map((row) => row.id));
+  return {
+    workspaceId: known(workspaces),
+    datastreamId: known(datastreams),
+    projectId: known(projects),
+    appId: known(apps),
+    apiKeyId: known(apiKeys),
+  } satisfies Record<DimensionField, Set<string>>;
+}
+
+interface ParsedBatch {
+  events: { index: number; event: NormalizedEvent }[];
+  rejected: IngestRejection[];
+}
+
+async function parseBatch(db: Db, target: IngestTarget, raw: unknown[], now: Date, latenessWindowMs: number): Promise<ParsedBatch> {
+  const features = new Map((await db.feature.findMany({ where: { realmId: target.realmId } })).map((f) => [f.key, f]));
+  const rejected: IngestRejection[] = [];
+  const reject = (index: number, error: unknown) => {
+    if (error instanceof EventRejection) rejected.push({ index, code: error.code, message: error.message });
+    else rejected.push({ index, code: 'INVALID_EVENT', message: String((error as Error)?.message ?? error) });
+  };
+
+  const wanted = Object.fromEntries(DIMENSION_FIELDS.map((f) => [f, new Set<string>()])) as Record<DimensionField, Set<string>>;
+  const firstPass: { index: number; fields: ReturnType<typeof readEventFields>; dimensionIds: Record<DimensionField, string | null> }[] = [];
+  raw.forEach((value, index) => {
+    try {
+      const fields = readEventFields(value);
+      const dimensionIds = Object.fromEntries(
+        DIMENSION_FIELDS.map((field) => {
+          const globalId = fields.dimensions[field];
+          if (!globalId) return [field, null];
+          let decoded: { typename: string; id: string };
+          try {
+            decoded = decodeId(globalId);
+          } catch {
+            throw new EventRejection('UNKNOWN_DIMENSION', `\`${field}\` "${globalId}" is not a valid ID.`);
+          }
+          if (decoded.typename !== DIMENSION_TYPENAME[field]) {
+            throw new EventRejection('UNKNOWN_DIMENSION', `\`${field}\` takes a ${DIMENSION_TYPENAME[field]} id; "${globalId}" is a ${decoded.typename}.`);
+          }
+          wanted[field].add(decoded.id);
+          return [field, decoded.id];
+        }),
+      ) as Record<DimensionField, string | null>;
+      firstPass.push({ index, fields, dimensionIds });
+    } catch (error) {
+      reject(index, error);
+    }
+  });
+
+  const known = await knownDimensions(db, target, wanted);
+  const events: ParsedBatch['events'] = [];
+  for (const { index, fields, dimensionIds } of firstPass) {
+    try {
+      const feature = features.get(fields.feature);
+      if (!feature) throw new EventRejection('UNKNOWN_FEATURE', `No feature with key "${fields.feature}" in this realm.`);
+      const occurredAt = parseTimestamp(fields.timestamp, now, latenessWindowMs);
+      const unique = feature.aggregation === 'UNIQUE_COUNT';
+      if (unique && !fields.uniqueKey) throw new EventRejection('MISSING_UNIQUE_KEY', `Feature "${feature.key}" counts unique keys: \`uniqueKey\` is required.`);
+      const quantity = unique && (fields.quantity === undefined || fields.quantity === null) ? new Prisma.Decimal(1) : parseQuantity(fields.quantity);
+      for (const field of DIMENSION_FIELDS) {
+        const id = dimensionIds[field];
+        if (id && !known[field].has(id)) {
+          throw new EventRejection('UNKNOWN_DIMENSION', `\`${field}\` "${fields.dimensions[field]}" does not exist in this realm${target.workspaceId ? " or outside the key's workspace" : ''}.`);
+        }
+      }
+      if (target.workspaceId && !dimensionIds.workspaceId) {
+        throw new EventRejection('UNKNOWN_DIMENSION', 'A key scoped to a workspace must attribute usage to a workspace of its subtree (`workspaceId`).');
+      }
+      const base = {
+        featureId: feature.id,
+        occurredAt,
+        quantity,
+        ...dimensionIds,
+        billingTag: fields.billingTag,
+        resource: fields.resource,
+        uniqueKey: unique ? fields.uniqueKey : null,
+      };
+      events.push({
+        index,
+        event: {
+          ...base,
+          idempotencyKey: fields.idempotencyKey,
+          aggregation: feature.aggregation,
+          hour: floorToHour(occurredAt),
+          contentHash: contentHashOf(base),
+        },
+      });
+    } catch (error) {
+      reject(index, error);
+    }
+  }
+  return { events, rejected };
+}
+
+interface Bucket {
+  featureId: string;
+  aggregation: NormalizedEvent['aggregation'];
+  hour: Date;
+  dimensionKey: string;
+  sample: NormalizedEvent;
+  quantity: Prisma.Decimal;
+  latestAt: Date | null;
+  eventCount: number;
+  uniqueKeys: Set<string>;
+}
+
+/** Folds a batch's new events into per-bucket changes, by the feature's aggregation. */
+export function bucketsOf(events: NormalizedEvent[]): Bucket[] {
+  const buckets = new Map<string, Bucket>();
+  for (const event of events) {
+    const key = dimensionKey(event);
+    const id = `${event.featureId}|${event.hour.toISOString()}|${key}`;
+    let bucket = buckets.get(id);
+    if (!bucket) {
+      bucket = {
+        featureId: event.featureId,
+        aggregation: event.aggregation,
+        hour: event.hour,
+        dimensionKey: key,
+        sample: event,
+        quantity: event.quantity,
+        latestAt: event.occurredAt,
+        eventCount: 1,
+        uniqueKeys: new Set(event.uniqueKey ? [event.uniqueKey] : []),
+      };
+      buckets.set(id, bucket);
+      continue;
+    }
+    bucket.eventCount += 1;
+    if (event.uniqueKey) bucket.uniqueKeys.add(event.uniqueKey);
+    if (bucket.aggregation === 'MAX') bucket.quantity = Prisma.Decimal.max(bucket.quantity, event.quantity);
+    else if (bucket.aggregation === 'LATEST') {
+      // Ties go to the event received last, as they do across batches.
+      if (event.occurredAt >= bucket.latestAt!) bucket.quantity = event.quantity;
+    } else bucket.quantity = bucket.quantity.plus(event.quantity);
+    if (event.occurredAt > bucket.latestAt!) bucket.latestAt = event.occurredAt;
+  }
+  // A fixed order, so concurrent batches lock bucket rows in the same order and cannot deadlock.
+  return [...buckets.values()].sort((a, b) =>
+    a.featureId < b.featureId ? -1 : a.featureId > b.featureId ? 1 : a.hour.getTime() - b.hour.getTime() || (a.dimensionKey < b.dimensionKey ? -1 : a.dimensionKey > b.dimensionKey ? 1 : 0),
+  );
+}
+
+const DIMENSION_COLUMNS = '"workspaceId", "datastreamId", "projectId", "appId", "billingTag", "resource", "apiKeyId"';
+
+function dimensionArrays(rows: NormalizedEvent[]) {
+  return [
+    rows.map((e) => e.workspaceId),
+    rows.map((e) => e.datastreamId),
+    rows.map((e) => e.projectId),
+    rows.map((e) => e.appId),
+    rows.map((e) => e.billingTag),
+    rows.map((e) => e.resource),
+    rows.map((e) => e.apiKeyId),
+  ];
+}
+const DIMENSION_CASTS = '$D1::uuid[], $D2::uuid[], $D3::uuid[], $D4::uuid[], $D5::text[], $D6::text[], $D7::uuid[]';
+function withDimensionParams(sql: string, first: number) {
+  return sql.replace(/\$D(\d)/g, (_m, n: string) => `$${first + Number(n) - 1}`);
+}
+
+async function insertEvents(tx: Prisma.TransactionClient, realmId: string, events: NormalizedEvent[]): Promise<Set<string>> {
+  const sql = withDimensionParams(
+    `INSERT INTO "UsageEvent" ("realmId", "idempotencyKey", "featureId", "occurredAt", "quantity", "uniqueKey", "dimensionKey", "contentHash", ${DIMENSION_COLUMNS})
+     SELECT $1::uuid, e.* FROM unnest($2::text[], $3::uuid[], $4::timestamptz[], $5::numeric[], $6::text[], $7::text[], $8::text[], ${DIMENSION_CASTS}) AS e
+     ON CONFLICT ("realmId", "idempotencyKey") DO NOTHING
+     RETURNING "idempotencyKey"`,
+    9,
+  );
+  const inserted = await tx.$queryRawUnsafe<{ idempotencyKey: string }[]>(
+    sql,
+    realmId,
+    events.map((e) => e.idempotencyKey),
+    events.map((e) => e.featureId),
+    events.map((e) => e.occurredAt.toISOString()),
+    events.map((e) => e.quantity.toFixed()),
+    events.map((e) => e.uniqueKey),
+    events.map((e) => dimensionKey(e)),
+    events.map((e) => e.contentHash),
+    ...dimensionArrays(events),
+  );
+  return new Set(inserted.map((row) => row.idempotencyKey));
+}
+
+async function upsertBuckets(tx: Prisma.TransactionClient, realmId: string, buckets: Bucket[]) {
+  const plain = buckets.filter((b) => b.aggregation !== 'UNIQUE_COUNT');
+  const unique = buckets.filter((b) => b.aggregation === 'UNIQUE_COUNT');
+  const samples = (list: Bucket[]) => list.map((b) => b.sample);
+  if (plain.length) {
+    await tx.$executeRawUnsafe(
+      withDimensionParams(
+        `INSERT INTO "UsageHourly" ("realmId", "featureId", "hour", "dimensionKey", "quantity", "latestAt", "eventCount", ${DIMENSION_COLUMNS}, "updatedAt")
+         SELECT $1::uuid, b.*, now() FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::numeric[], $6::timestamptz[], $7::bigint[], ${DIMENSION_CASTS}) AS b
+         ON CONFLICT ("realmId", "featureId", "hour", "dimensionKey") DO UPDATE SET
+           "quantity" = CASE (SELECT f."aggregation" FROM "Feature" f WHERE f.id = EXCLUDED."featureId")
+             WHEN 'MAX' THEN GREATEST("UsageHourly"."quantity", EXCLUDED."quantity")
+             WHEN 'LATEST' THEN CASE WHEN "UsageHourly"."latestAt" IS NULL OR EXCLUDED."latestAt" >= "UsageHourly"."latestAt"
+                                     THEN EXCLUDED."quantity" ELSE "UsageHourly"."quantity" END
+             ELSE "UsageHourly"."quantity" + EXCLUDED."quantity" END,
+           "latestAt" = GREATEST("UsageHourly"."latestAt", EXCLUDED."latestAt"),
+           "eventCount" = "UsageHourly"."eventCount" + EXCLUDED."eventCount",
+           "revision" = "UsageHourly"."revision" + 1,
+           "updatedAt" = now()`,
+        8,
+      ),
+      realmId,
+      plain.map((b) => b.featureId),
+      plain.map((b) => b.hour.toISOString()),
+      plain.map((b) => b.dimensionKey),
+      plain.map((b) => b.quantity.toFixed()),
+      plain.map((b) => b.latestAt?.toISOString() ?? null),
+      plain.map((b) => String(b.eventCount)),
+      ...dimensionArrays(samples(plain)),
+    );
+  }
+  if (unique.length) {
+    // Lock (or create) the bucket rows first: concurrent batches for one bucket then count keys one
+    // after the other, each seeing the other's committed keys.
+    await tx.$executeRawUnsafe(
+      withDimensionParams(
+        `INSERT INTO "UsageHourly" ("realmId", "featureId", "hour", "dimensionKey", "quantity", "eventCount", ${DIMENSION_COLUMNS}, "updatedAt")
+         SELECT $1::uuid, b."featureId", b."hour", b."dimensionKey", 0, b."eventCount", b."workspaceId", b."datastreamId", b."projectId", b."appId", b."billingTag", b."resource", b."apiKeyId", now()
+         FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::bigint[], ${DIMENSION_CASTS})
+           AS b("featureId", "hour", "dimensionKey", "eventCount", "workspaceId", "datastreamId", "projectId", "appId", "billingTag", "resource", "apiKeyId")
+         ON CONFLICT ("realmId", "featureId", "hour", "dimensionKey") DO UPDATE SET
+           "eventCount" = "UsageHourly"."eventCount" + EXCLUDED."eventCount",
+           "revision" = "UsageHourly"."revision" + 1,
+           "updatedAt" = now()`,
+        6,
+      ),
+      realmId,
+      unique.map((b) => b.featureId),
+      unique.map((b) => b.hour.toISOString()),
+      unique.map((b) => b.dimensionKey),
+      unique.map((b) => String(b.eventCount)),
+      ...dimensionArrays(samples(unique)),
+    );
+    const keys = unique.flatMap((b) => [...b.uniqueKeys].map((key) => ({ bucket: b, key })));
+    await tx.$executeRawUnsafe(
+      withDimensionParams(
+        `INSERT INTO "UsageUniqueKey" ("realmId", "featureId", "hour", "dimensionKey", "key", ${DIMENSION_COLUMNS})
+         SELECT $1::uuid, k.* FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::text[], ${DIMENSION_CASTS}) AS k
+         ON CONFLICT DO NOTHING`,
+        6,
+      ),
+      realmId,
+      keys.map((k) => k.bucket.featureId),
+      keys.map((k) => k.bucket.hour.toISOString()),
+      keys.map((k) => k.bucket.dimensionKey),
+      keys.map((k) => k.key),
+      ...dimensionArrays(keys.map((k) => k.bucket.sample)),
+    );
+    await tx.$executeRawUnsafe(
+      `UPDATE "UsageHourly" h SET "quantity" = (
+         SELECT count(*) FROM "UsageUniqueKey" k
+         WHERE k."realmId" = h."realmId" AND k."featureId" = h."featureId" AND k."hour" = h."hour" AND k."dimensionKey" = h."dimensionKey")
+       FROM unnest($2::uuid[], $3::timestamptz[], $4::text[]) AS b("featureId", "hour", "dimensionKey")
+       WHERE h."realmId" = $1::uuid AND h."featureId" = b."featureId" AND h."hour" = b."hour" AND h."dimensionKey" = b."dimensionKey"`,
+      realmId,
+      unique.map((b) => b.featureId),
+      unique.map((b) => b.hour.toISOString()),
+      unique.map((b) => b.dimensionKey),
+    );
+  }
+}
+
+const RETRYABLE = /40P01|40001|deadlock detected|could not serialize/;
+
+/**
+ * Ingests up to MAX_BATCH events into the target realm. Invalid events are rejected one by one
+ * (with their index and a code); the valid ones are written in one transaction, so a failure
+ * leaves no trace. A re-sent idempotency key with the same content counts as a duplicate; with
+ * other content it is rejected as DUPLICATE_MISMATCH and the first event stays.
+ */
+export async function ingestBatch(prisma: PrismaClient, target: IngestTarget, raw: unknown[], options: IngestOptions = {}): Promise<IngestResult> {
+  if (raw.length > MAX_BATCH) throw new RangeError(`at most ${MAX_BATCH} events per batch`);
+  const now = options.now ?? new Date();
+  const { events, rejected } = await parseBatch(prisma, target, raw, now, options.latenessWindowMs ?? DEFAULT_LATENESS_WINDOW_MS);
+
+  // The same key twice in one batch: the first one is the event, the others duplicates or mismatches.
+  const firstByKey = new Map<string, { index: number; event: NormalizedEvent }>();
+  const repeats: { index: number; event: NormalizedEvent }[] = [];
+  for (const item of events) {
+    if (firstByKey.has(item.event.idempotencyKey)) repeats.push(item);
+    else firstByKey.set(item.event.idempotencyKey, item);
+  }
+  const candidates = [...firstByKey.values()];
+
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await prisma.$transaction(
+        async (tx) => {
+          const inserted = candidates.length ? await insertEvents(tx, target.realmId, candidates.map((c) => c.event)) : new Set<string>();
+          const fresh = candidates.filter((c) => inserted.has(c.event.idempotencyKey));
+          const conflicting = candidates.filter((c) => !inserted.has(c.event.idempotencyKey));
+          const stored = conflicting.length
+            ? new Map(
+                (
+                  await tx.usageEvent.findMany({
+                    where: { realmId: target.realmId, idempotencyKey: { in: conflicting.map((c) => c.event.idempotencyKey) } },
+                    select: { idempotencyKey: true, contentHash: true },
+                  })
+                ).map((e) => [e.idempotencyKey, e.contentHash]),
+              )
+            : new Map<string, string>();
+          if (fresh.length) await upsertBuckets(tx, target.realmId, bucketsOf(fresh.map((c) => c.event)));
+          let duplicates = 0;
+          const mismatches: IngestRejection[] = [];
+          const compare = (item: { index: number; event: NormalizedEvent }, storedHash: string | undefined) => {
+            if (storedHash === item.event.contentHash) duplicates += 1;
+            else {
+              mismatches.push({
+                index: item.index,
+                code: 'DUPLICATE_MISMATCH',
+                message: `Idempotency key "${item.event.idempotencyKey}" was already used for an event with other content; the first event stays.`,
+              });
+            }
+          };
+          for (const item of conflicting) compare(item, stored.get(item.event.idempotencyKey));
+          for (const item of repeats) compare(item, firstByKey.get(item.event.idempotencyKey)!.event.contentHash === item.event.contentHash ? item.event.contentHash : undefined);
+          return { accepted: fresh.length, duplicates, mismatches };
+        },
+        { timeout: 120_000, maxWait: 60_000 },
+      );
+      return {
+        accepted: result.accepted,
+        duplicates: result.duplicates,
+        rejected: [...rejected, ...result.mismatches].sort((a, b) => a.index - b.index),
+      };
+    } catch (error) {
+      if (attempt < 3 && RETRYABLE.test(String((error as Error)?.message))) continue;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,35 @@
+export interface UsageDimensions {
+  workspaceId?: string | null;
+  datastreamId?: string | null;
+  projectId?: string | null;
+  appId?: string | null;
+  billingTag?: string | null;
+  resource?: string | null;
+  apiKeyId?: string | null;
+}
+
+function escapeDimension(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
+}
+
+/**
+ * The non-null key of one dimension combination (`UsageHourly.dimensionKey`,
+ * `UsageUniqueKey.dimensionKey`): the values in a fixed order (workspace, datastream, project,
+ * app, billing tag, resource, api key) joined by `|`, absent ones empty. Ids are lower-cased;
+ * `\` and `|` inside free-text values are backslash-escaped so distinct combinations never collide.
+ * An empty string and null are the same (absent) value: normalize blanks to null before storing.
+ * Pure and stable: ingestion relies on it to find the bucket of an event.
+ */
+export function dimensionKey(dimensions: UsageDimensions): string {
+  const id = (value: string | null | undefined) => (value ? value.toLowerCase() : '');
+  const text = (value: string | null | undefined) => (value ? escapeDimension(value) : '');
+  return [
+    id(dimensions.workspaceId),
+    id(dimensions.datastreamId),
+    id(dimensions.projectId),
+    id(dimensions.appId),
+    text(dimensions.billingTag),
+    text(dimensions.resource),
+    id(dimensions.apiKeyId),
+  ].join('|');
+}
