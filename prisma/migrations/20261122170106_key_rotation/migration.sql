@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "ApiKey" ADD COLUMN     "previousSecretExpiresAt" TIMESTAMPTZ(3),
+ADD COLUMN     "previousSecretHash" TEXT;
