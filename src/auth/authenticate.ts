@@ -20,9 +20,20 @@ export class Authenticator {
     if (!key || !parsed) return null;
     const record = await this.prisma.apiKey.findUnique({
       where: { prefix: parsed.prefix },
-      select: { id: true, realmId: true, workspaceId: true, scopes: true, secretHash: true, revokedAt: true },
+      select: {
+        id: true,
+        realmId: true,
+        workspaceId: true,
+        scopes: true,
+        secretHash: true,
+        previousSecretHash: true,
+        previousSecretExpiresAt: true,
+        revokedAt: true,
+      },
     });
-    if (!record || !secretMatches(key, record.secretHash)) return null;
+    if (!record) return null;
+    const previousValid = !!record.previousSecretHash && !!record.previousSecretExpiresAt && record.previousSecretExpiresAt > now;
+    if (!secretMatches(key, record.secretHash) && !(previousValid && secretMatches(key, record.previousSecretHash!))) return null;
     if (record.revokedAt && record.revokedAt <= now) return null;
     this.noteUse(record.id, now);
     return { apiKeyId: record.id, realmId: record.realmId, workspaceId: record.workspaceId, scopes: record.scopes };
