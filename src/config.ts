@@ -1,4 +1,5 @@
 import { DatabaseConfigError, parseDatabaseTarget, type DatabaseTarget } from './db/adapters.js';
+import { parseIngestMaxBytes } from './ingest/ndjson.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -13,8 +14,10 @@ export interface Config {
   development: boolean;
   /** Seed the demo realm on a start with an empty database. */
   seedDemo: boolean;
-  /** Shared rate-limit counters (not used yet). */
+  /** Shared rate-limit counters (in memory when unset). */
   redisUrl: string | undefined;
+  /** The largest `POST /ingest` body accepted. */
+  ingestMaxBytes: number;
 }
 
 /** A setting that cannot work; the message is one line saying what is wrong and how to fix it. */
@@ -87,5 +90,6 @@ export function loadConfig(env: Env = process.env): Config {
     development: env.NODE_ENV !== 'production',
     seedDemo: parseBoolean(env, 'SEED_DEMO', true),
     redisUrl: parseRedisUrl(value(env, 'REDIS_URL')),
+    ingestMaxBytes: parseIngestMaxBytes(value(env, 'INGEST_MAX_BYTES'), (message) => new ConfigError(message)),
   };
 }

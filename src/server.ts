@@ -8,6 +8,8 @@ import type { DatabaseTarget } from './db/adapters.js';
 import type { Database } from './db/database.js';
 import { DEMO_API_KEY, isDatabaseEmpty, seedDemo } from './db/seed.js';
 import type { PrismaClient } from './generated/prisma/client.js';
+import { TrafficRecorder } from './traffic/recorder.js';
+import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './rate-limit/limiter.js';
 import {
   createLogger,
   createMetrics,
@@ -187,6 +189,31 @@ async function demoKeyWorks(prisma: PrismaClient): Promise<boolean> {
   return !!row && secretMatches(DEMO_API_KEY, row.secretHash) && (!row.revokedAt || row.revokedAt > new Date());
 }
 
+/** Counters in Redis with REDIS_URL (shared by every gateway process), else in this process. */
+function createConfiguredRateLimiter(config: Config, logger: Logger): RateLimiter {
+  if (!config.redisUrl) {
+    logger.info('rate limits: counted in memory, per process (set REDIS_URL to share them)');
+    return createMemoryRateLimiter();
+  }
+  const where = new URL(config.redisUrl).host;
+  // One line per outage, not one per reconnect attempt; meanwhile each process counts in memory.
+  let failing = false;
+  const limiter = createRedisRateLimiter({
+    redis: config.redisUrl,
+    onRedisError(error) {
+      if (failing) return;
+      failing = true;
+      logger.warn({ err: error }, `Redis at ${where} failed (${errorSummary(error)}); rate limits are counted per process until it is back`);
+    },
+    onRedisReady() {
+      if (failing) logger.info(`Redis at ${where} is back: rate limits are shared again`);
+      failing = false;
+    },
+  });
+  logger.info(`rate limits: counted in Redis at ${where}, shared by every gateway process`);
+  return limiter;
+}
+
 function answerStarting(_req: http.IncomingMessage, res: http.ServerResponse) {
   res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', connection: 'close' });
   res.end(JSON.stringify({ status: 'starting' }));
@@ -209,12 +236,16 @@ async function main(): Promise<void> {
   // ready every request gets 503 "starting".
   let handle: http.RequestListener = answerStarting;
   const server = http.createServer((req, res) => handle(req, res));
+  // Node cuts off requests whose body takes over 5 minutes by default; a large NDJSON upload may.
+  server.requestTimeout = 0;
   const port = await listen(server, config.port, config.host);
   // The schema and the Prisma client take a while to load: not needed to reject bad settings.
   const yogaModule = import('./yoga.js');
   yogaModule.catch(() => {});
 
   let db: Database | undefined;
+  let trafficRecorder: TrafficRecorder | undefined;
+  let rateLimiter: RateLimiter | undefined;
   let shuttingDown = false;
   let startup: Promise<void> = Promise.resolve();
 
@@ -237,6 +268,9 @@ async function main(): Promise<void> {
     clearInterval(idleSweep);
     clearTimeout(force);
     await startup.catch(() => {});
+    // The last requests' traffic is still buffered: written before the database closes.
+    await trafficRecorder?.close();
+    await rateLimiter?.close().catch((error) => logger.warn({ err: error }, `closing the rate limiter failed: ${errorSummary(error)}`));
     if (db) {
       const database = db;
       await Promise.race([
@@ -274,7 +308,13 @@ async function main(): Promise<void> {
 
     const database = db;
     const { createApp } = await yogaModule;
+    const { useIngestEndpoint } = await import('./ingest/http.js');
     const metrics = createMetrics({ processMetrics: true });
+    rateLimiter = createConfiguredRateLimiter(config, logger);
+    trafficRecorder = new TrafficRecorder(database.prisma, {
+      onError: (error, rows) =>
+        logger.warn({ err: error, rows }, `recording API traffic failed (${errorSummary(error)}); ${rows} rows are retried with the next flush`),
+    });
     const app = createApp({
       prisma: database.prisma,
       exposeQueryStats: config.exposeQueryStats,
@@ -286,10 +326,13 @@ async function main(): Promise<void> {
           draining: () => shuttingDown,
           logger,
         }),
+        useIngestEndpoint({ prisma: database.prisma, maxBytes: config.ingestMaxBytes, logger, onUnexpectedError: logUnexpectedError(logger) }),
         metrics.plugin,
         useRequestLogging(logger),
       ],
       onUnexpectedError: logUnexpectedError(logger),
+      trafficRecorder,
+      rateLimiter,
     });
     handle = (req, res) => {
       if (shuttingDown) res.setHeader('connection', 'close');
@@ -312,6 +355,7 @@ async function main(): Promise<void> {
   } catch (error) {
     // A signal during start-up: shutdown() closes what was opened and exits 0.
     if (shuttingDown) return;
+    await rateLimiter?.close().catch(() => {});
     await db?.close().catch(() => {});
     throw error;
   }

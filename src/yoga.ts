@@ -9,7 +9,12 @@ import { currentStatementLog, newStatementLog, recordStatements } from './db/sta
 import { unauthenticated } from './errors.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { usePageSizeLimit } from './plugins/page-size.js';
+import { useQueryCost } from './plugins/query-cost.js';
+import { RateLimitGate } from './rate-limit/gate.js';
+import type { RateLimiter } from './rate-limit/limiter.js';
 import { schema } from './schema/index.js';
+import { RequestTraffic } from './traffic/plugin.js';
+import type { TrafficRecorder } from './traffic/recorder.js';
 
 export interface AppOptions {
   prisma: PrismaClient;
@@ -23,6 +28,13 @@ export interface AppOptions {
   now?: () => Date;
   /** Called with every error that is masked as "Unexpected error." */
   onUnexpectedError?: (error: unknown) => void;
+  /**
+   * Rate limits per API key (by tier) and for failed authentications per client address, with
+   * `RateLimit-*` headers and `extensions.rateLimit` on every response. Without it: no limits.
+   */
+  rateLimiter?: RateLimiter;
+  /** Records every authenticated request (key, operation, status class, latency) as per-minute API traffic, off the hot path. */
+  trafficRecorder?: TrafficRecorder;
 }
 
 export interface App {
@@ -72,6 +84,13 @@ function clientErrorFrom(error: unknown): GraphQLError | null {
 export function createApp(options: AppOptions): App {
   const authenticator = new Authenticator(options.prisma);
   const graphiql = options.graphiql ?? false;
+  const rateLimit = options.rateLimiter ? new RateLimitGate(options.rateLimiter) : null;
+  const traffic = options.trafficRecorder
+    ? new RequestTraffic(options.trafficRecorder, {
+        now: options.now,
+        identifyLate: async (request) => (await authenticator.authenticate(request.headers.get('authorization')))?.apiKeyId ?? null,
+      })
+    : null;
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -94,12 +113,21 @@ export function createApp(options: AppOptions): App {
         return masked;
       },
     },
-    context: async ({ request }) => {
-      const viewer = await authenticator.authenticate(request.headers.get('authorization'));
-      if (!viewer) throw unauthenticated();
-      return { prisma: options.prisma, viewer, now: options.now?.() ?? new Date(), memo: new Map() };
+    context: async (initialContext) => {
+      const { request } = initialContext;
+      const [viewer] = await Promise.all([
+        authenticator.authenticate(request.headers.get('authorization')),
+        rateLimit?.checkAddress(request, initialContext),
+      ]);
+      if (!viewer) {
+        await rateLimit?.authenticationFailed(request, initialContext);
+        throw unauthenticated();
+      }
+      traffic?.identify(request, viewer);
+      const rateLimitState = rateLimit ? await rateLimit.consume(request, viewer) : null;
+      return { prisma: options.prisma, viewer, now: options.now?.() ?? new Date(), memo: new Map(), rateLimit: rateLimitState };
     },
-    plugins: [...(options.plugins ?? []), usePageSizeLimit(), ...(options.exposeQueryStats ? [useQueryStats()] : [])],
+    plugins: [...(options.plugins ?? []), ...(traffic ? [traffic.plugin()] : []), ...(rateLimit ? [rateLimit.plugin()] : []), usePageSizeLimit(), useQueryCost(), ...(options.exposeQueryStats ? [useQueryStats()] : [])],
   });
 
   return {

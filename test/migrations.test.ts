@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createScratchDatabase } from '../src/db/scratch-database.js';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -36,22 +37,8 @@ async function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }
     const dir = path.join(scratch, `pglite-${randomBytes(4).toString('hex')}`);
     return { url: `pglite:${dir}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   }
-  const name = `ugw_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(process.env.TEST_DATABASE_URL!);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await client.end();
-    },
-  };
+  const database = await createScratchDatabase(process.env.TEST_DATABASE_URL!);
+  return { url: database.url, drop: database.drop };
 }
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createScratchDatabase } from '../src/db/scratch-database.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { DEMO, DEMO_API_KEY } from '../src/db/seed.js';
@@ -111,23 +110,12 @@ async function pgliteDatabase(): Promise<DatabaseUnderTest> {
 async function postgresDatabase(): Promise<DatabaseUnderTest> {
   const adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) throw new Error('TEST_DATABASE_URL is required for the postgres test project');
-  const name = `ugw_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  const scratch = await createScratchDatabase(adminUrl);
   return {
-    label: `a fresh PostgreSQL database (${name})`,
-    env: { DATABASE_URL: url.toString() },
+    label: `a fresh PostgreSQL database (${scratch.name})`,
+    env: { DATABASE_URL: scratch.url },
     healthKind: 'postgres',
-    async cleanup() {
-      const cleanup = new pg.Client({ connectionString: adminUrl });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await cleanup.end();
-    },
+    cleanup: () => scratch.drop(),
   };
 }
 
@@ -160,7 +148,8 @@ describe(`npm start on ${kind === 'postgres' ? 'PostgreSQL' : 'the embedded PGli
 
   it("answers the issue's curl with the demo realm's name", async () => {
     expect(first.status).toBe(200);
-    expect(first.body).toEqual({ data: { viewer: { realm: { name: demoRealmName } } } });
+    // The server always rate-limits: every answer carries the key's window.
+    expect(first.body).toEqual({ data: { viewer: { realm: { name: demoRealmName } } }, extensions: expect.objectContaining({ rateLimit: expect.objectContaining({ limit: 1000, cost: 1 }) }) });
   });
 
   it('GET /healthz answers 200 after asking the database', async () => {
@@ -240,7 +229,7 @@ describe(`npm start on ${kind === 'postgres' ? 'PostgreSQL' : 'the embedded PGli
     expect(await connects(port)).toBe(false);
     slow.finish();
     const answer = await slow.answer;
-    expect(answer).toEqual({ status: 200, body: { data: { viewer: { realm: { name: demoRealmName } } } } });
+    expect(answer).toEqual({ status: 200, body: { data: { viewer: { realm: { name: demoRealmName } } }, extensions: expect.objectContaining({ rateLimit: expect.objectContaining({ limit: 1000, cost: 1 }) }) } });
     expect(await server!.exited).toBe(0);
     expect(server!.stderr.filter((line) => line.trim())).toEqual([]);
     expect(server!.logEntries().at(-1)?.msg).toBe('stopped');
@@ -251,7 +240,7 @@ describe(`npm start on ${kind === 'postgres' ? 'PostgreSQL' : 'the embedded PGli
     const again = await startAndAsk(database.env, port);
     server = again.server;
     console.log(`start-up on ${database.label} again (already migrated and seeded), spawn to first answer: ${again.firstAnswerMs} ms`);
-    expect(again.first.body).toEqual({ data: { viewer: { realm: { name: demoRealmName } } } });
+    expect(again.first.body).toEqual({ data: { viewer: { realm: { name: demoRealmName } } }, extensions: expect.objectContaining({ rateLimit: expect.objectContaining({ limit: 1000, cost: 1 }) }) });
     const messages = server.logEntries().map((entry) => entry.msg as string);
     expect(messages).toContain('database schema is up to date');
     expect(messages.some((message) => message.startsWith('seeded'))).toBe(false);
@@ -324,6 +313,7 @@ describe.runIf(kind === 'pglite')('loadConfig', () => {
       development: true,
       seedDemo: true,
       redisUrl: undefined,
+      ingestMaxBytes: 1024 ** 3,
     });
   });
 
@@ -338,6 +328,7 @@ describe.runIf(kind === 'pglite')('loadConfig', () => {
         NODE_ENV: 'production',
         SEED_DEMO: 'false',
         REDIS_URL: 'redis://cache:6379',
+        INGEST_MAX_BYTES: '512MiB',
       }),
     ).toEqual({
       port: 0,
@@ -348,6 +339,7 @@ describe.runIf(kind === 'pglite')('loadConfig', () => {
       development: false,
       seedDemo: false,
       redisUrl: 'redis://cache:6379',
+      ingestMaxBytes: 512 * 1024 ** 2,
     });
   });
 

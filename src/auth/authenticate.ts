@@ -29,6 +29,9 @@ export class Authenticator {
         previousSecretHash: true,
         previousSecretExpiresAt: true,
         revokedAt: true,
+        tier: true,
+        customRateLimit: true,
+        realm: { select: { tier: true, customRateLimit: true } },
       },
     });
     if (!record) return null;
@@ -36,7 +39,13 @@ export class Authenticator {
     if (!secretMatches(key, record.secretHash) && !(previousValid && secretMatches(key, record.previousSecretHash!))) return null;
     if (record.revokedAt && record.revokedAt <= now) return null;
     this.noteUse(record.id, now);
-    return { apiKeyId: record.id, realmId: record.realmId, workspaceId: record.workspaceId, scopes: record.scopes };
+    return {
+      apiKeyId: record.id,
+      realmId: record.realmId,
+      workspaceId: record.workspaceId,
+      scopes: record.scopes,
+      ratePlan: { key: { tier: record.tier, customRateLimit: record.customRateLimit }, realm: record.realm },
+    };
   }
 
   private noteUse(apiKeyId: string, now: Date) {

@@ -1,19 +1,15 @@
-import { createGraphQLError } from 'graphql-yoga';
-import type { Viewer } from '../context.js';
-
 export const SCOPES = ['usage:read', 'usage:write', 'keys:manage', 'billing:read'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-export function hasScope(viewer: Viewer, scope: Scope): boolean {
+export function isScope(value: string): value is Scope {
+  return (SCOPES as readonly string[]).includes(value);
+}
+
+/** The scopes a key may not hand out: the ones it does not hold itself. */
+export function escalatedScopes(granted: readonly string[], requested: readonly string[]): string[] {
+  return requested.filter((scope) => !granted.includes(scope));
+}
+
+export function hasScope(viewer: { scopes: readonly string[] }, scope: Scope): boolean {
   return viewer.scopes.includes(scope);
-}
-
-export function forbidden(scope: Scope) {
-  return createGraphQLError(`This needs an API key with the \`${scope}\` scope.`, {
-    extensions: { code: 'FORBIDDEN', requiredScope: scope, http: { status: 403 } },
-  });
-}
-
-export function requireScope(viewer: Viewer, scope: Scope): void {
-  if (!hasScope(viewer, scope)) throw forbidden(scope);
 }

@@ -11,7 +11,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { MAX_PAGE_SIZE } from '../builder.js';
+import { MAX_PAGE_SIZE } from '../pagination.js';
 import { badUserInput } from '../errors.js';
 
 /**

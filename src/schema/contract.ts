@@ -3,6 +3,7 @@ import { inRealm } from './visibility.js';
 
 export const ContractNode = builder.prismaNode('Contract', {
   description: 'An agreement with start and end dates, under which licenses are bought.',
+  authScopes: { billingRead: true },
   id: { field: 'id' },
   nullable: true,
   findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
@@ -17,6 +18,7 @@ export const ContractNode = builder.prismaNode('Contract', {
 
 export const LicenseNode = builder.prismaNode('License', {
   description: 'A licensed quantity of a product (a feature) per month, for the life of its contract.',
+  authScopes: { billingRead: true },
   id: { field: 'id' },
   nullable: true,
   findUnique: (id, ctx) => ({ id, AND: [{ contract: inRealm(ctx) }] }),
@@ -32,6 +34,7 @@ builder.prismaObjectField('Realm', 'contracts', (t) =>
     cursor: 'id',
     totalCount: true,
     description: 'Contracts of the realm, by start date.',
+    authScopes: { billingRead: true },
     query: () => ({ orderBy: [{ startsAt: 'asc' }, { id: 'asc' }] }),
   }),
 );

@@ -10,6 +10,8 @@ import './api-key.js';
 import './viewer.js';
 import './contract.js';
 import './usage.js';
+import './traffic.js';
 import './ingest.js';
+import './api-key-mutations.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

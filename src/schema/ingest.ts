@@ -1,4 +1,3 @@
-import { requireScope } from '../auth/scopes.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
 import { ingestBatch, type IngestRejection, type IngestResult } from '../ingest/pipeline.js';
@@ -49,9 +48,9 @@ builder.mutationField('ingestUsage', (t) =>
   t.field({
     type: IngestUsagePayload,
     description: `Records up to ${MAX_GRAPHQL_EVENTS} usage events in the key's realm (needs \`usage:write\`). Valid events are counted even when others are rejected.`,
+    authScopes: { usageWrite: true },
     args: { events: t.arg({ type: [UsageEventInput], required: true }) },
     resolve: async (_root, { events }, ctx) => {
-      requireScope(ctx.viewer, 'usage:write');
       if (events.length > MAX_GRAPHQL_EVENTS) {
         throw badUserInput(`At most ${MAX_GRAPHQL_EVENTS} events per call (got ${events.length}); send larger volumes to POST /ingest as NDJSON.`, 'TOO_MANY_EVENTS', {
           max: MAX_GRAPHQL_EVENTS,
@@ -68,9 +67,9 @@ builder.mutationField('finalizeUsage', (t) =>
     type: 'Feature',
     description:
       "Declares a feature's usage complete up to `through`: buckets ending by then are final, whatever the arrival delay. The watermark never moves back. Needs `usage:write`.",
+    authScopes: { usageWrite: true },
     args: { feature: t.arg.globalID({ for: FeatureNode, required: true }), through: t.arg({ type: 'DateTime', required: true }) },
     resolve: async (query, _root, args, ctx) => {
-      requireScope(ctx.viewer, 'usage:write');
       const feature = await ctx.prisma.feature.findFirst({ where: { id: args.feature.id, realmId: ctx.viewer.realmId } });
       if (!feature) throw badUserInput(`No feature ${args.feature.id} in this realm.`, 'INVALID_ID');
       if (args.through > ctx.now) throw badUserInput('`through` cannot be in the future.', 'INVALID_RANGE');
@@ -108,6 +107,7 @@ builder.queryField('usageRevisions', (t) =>
     type: 'UsageHourly',
     cursor: 'id',
     description: "Hourly buckets of the key's realm that changed after `since`, oldest change first: re-sync only what moved.",
+    authScopes: { usageRead: true },
     args: { since: t.arg({ type: 'DateTime', required: true }) },
     resolve: (query, _root, args, ctx) =>
       ctx.prisma.usageHourly.findMany({

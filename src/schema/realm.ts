@@ -51,6 +51,7 @@ export const RealmNode = builder.prismaNode('Realm', {
       query: () => ({ orderBy: { key: 'asc' } }),
     }),
     apiKeys: t.relatedConnection('apiKeys', {
+      authScopes: { keysManage: true },
       cursor: 'id',
       totalCount: true,
       description: 'API keys of this realm visible to the caller, oldest first (revoked keys included).',

@@ -23,11 +23,11 @@ import { FeatureNode } from './feature.js';
 import { visibleApiKeys, visibleApps, visibleDatastreams, visibleWorkspaces } from './visibility.js';
 import { WorkspaceNode } from './workspace.js';
 
-const GranularityEnum = builder.enumType('Granularity', {
+export const GranularityEnum = builder.enumType('Granularity', {
   values: GRANULARITIES,
   description: 'Bucket size. DAY, WEEK (ISO, Monday) and MONTH start at local midnight in the report\'s time zone. SUMMARIZED: one bucket for the whole range. MINUTE: API traffic only.',
 });
-const TimeframeEnum = builder.enumType('Timeframe', {
+export const TimeframeEnum = builder.enumType('Timeframe', {
   values: TIMEFRAMES,
   description: 'A range ending with the current hour (rolling), or a calendar month in the report\'s time zone.',
 });
@@ -39,7 +39,7 @@ const WorkspaceUsageScopeEnum = builder.enumType('WorkspaceUsageScope', {
   values: ['SELF', 'SUBTREE'] as const,
 });
 
-const TimeRangeInput = builder.inputType('TimeRangeInput', {
+export const TimeRangeInput = builder.inputType('TimeRangeInput', {
   description: 'A half-open range [from, to).',
   fields: (t) => ({ from: t.field({ type: 'DateTime', required: true }), to: t.field({ type: 'DateTime', required: true }) }),
 });
@@ -58,7 +58,7 @@ const UsageFilterInput = builder.inputType('UsageFilter', {
   }),
 });
 
-const TimeRangeRef = builder.objectRef<{ from: Date; to: Date }>('TimeRange').implement({
+export const TimeRangeRef = builder.objectRef<{ from: Date; to: Date }>('TimeRange').implement({
   fields: (t) => ({
     from: t.expose('from', { type: 'DateTime' }),
     to: t.expose('to', { type: 'DateTime' }),
@@ -229,6 +229,7 @@ for (const [model, kind] of simpleParents) {
     t.field({
       type: UsageReportRef,
       description: usageDescription,
+      authScopes: { usageRead: true },
       args: usageArgs,
       resolve: (parent, args, ctx) => loadReport(ctx, kind, parent.id, args as UsageFieldArgs),
     }),
@@ -239,6 +240,7 @@ builder.prismaObjectField('Workspace', 'usage', (t) =>
   t.field({
     type: UsageReportRef,
     description: `${usageDescription} SUBTREE (the default) includes every workspace beneath this one.`,
+    authScopes: { usageRead: true },
     args: { ...usageArgs, scope: t.arg({ type: WorkspaceUsageScopeEnum, defaultValue: 'SUBTREE' }) },
     resolve: (parent, args, ctx) =>
       loadReport(ctx, args.scope === 'SELF' ? 'WORKSPACE_SELF' : 'WORKSPACE_SUBTREE', parent.id, args as UsageFieldArgs),

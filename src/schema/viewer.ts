@@ -1,5 +1,15 @@
 import { builder } from '../builder.js';
 import type { Viewer } from '../context.js';
+import type { RateLimitState } from '../rate-limit/limiter.js';
+
+export const RateLimitRef = builder.objectRef<Pick<RateLimitState, 'limit' | 'remaining' | 'resetAt'>>('RateLimit').implement({
+  description: "A key's rate-limit window: requests allowed per minute, left, and when the count starts again.",
+  fields: (t) => ({
+    limit: t.exposeInt('limit', { description: 'Requests allowed per window (one minute).' }),
+    remaining: t.exposeInt('remaining', { description: 'Requests left in the current window, this one counted.' }),
+    resetAt: t.field({ type: 'DateTime', description: 'When the current window ends.', resolve: (state) => state.resetAt }),
+  }),
+});
 
 const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
   description: 'The caller: the API key of this request and what it may see.',
@@ -21,6 +31,12 @@ const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
         viewer.workspaceId ? ctx.prisma.workspace.findUnique({ ...query, where: { id: viewer.workspaceId } }) : null,
     }),
     scopes: t.stringList({ resolve: (viewer) => viewer.scopes }),
+    rateLimit: t.field({
+      type: RateLimitRef,
+      nullable: true,
+      description: "The key's rate-limit state after this request; null when the gateway runs without rate limits.",
+      resolve: (_viewer, _args, ctx) => ctx.rateLimit,
+    }),
   }),
 });
 

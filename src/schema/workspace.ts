@@ -45,6 +45,7 @@ export const WorkspaceNode = builder.prismaNode('Workspace', {
       query: (_args, ctx) => ({ where: visibleApps(ctx), orderBy: { id: 'asc' } }),
     }),
     apiKeys: t.relatedConnection('apiKeys', {
+      authScopes: { keysManage: true },
       cursor: 'id',
       totalCount: true,
       description: 'API keys scoped to this workspace.',

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import type { DatabaseTarget } from '../../src/db/adapters.js';
+import { createScratchDatabase } from '../../src/db/scratch-database.js';
 
 export type TestDatabaseKind = 'pglite' | 'postgres';
 
@@ -27,23 +26,14 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     const db = await openDatabase({ kind: 'pglite', dir: 'memory://' });
     return { ...db, destroy: () => db.close() };
   }
-  const name = `ugw_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(adminUrl());
-  url.pathname = `/${name}`;
-  const target: DatabaseTarget = { kind: 'postgres', url: url.toString() };
+  const scratch = await createScratchDatabase(adminUrl());
+  const target: DatabaseTarget = { kind: 'postgres', url: scratch.url };
   const db = await openDatabase(target);
   return {
     ...db,
     async destroy() {
       await db.close();
-      const cleanup = new pg.Client({ connectionString: adminUrl() });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await cleanup.end();
+      await scratch.drop();
     },
   };
 }

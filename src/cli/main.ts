@@ -1,0 +1,52 @@
+/**
+ * The `usage-gateway` command line (bin/usage-gateway runs this file with tsx). Each command lives
+ * in its own module and registers itself here; commands that talk to a running gateway share
+ * `--url` / `--key` through ./client.ts.
+ */
+import { Command, CommanderError } from 'commander';
+import { CliError } from './client.js';
+import { registerIngest } from './ingest.js';
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('usage-gateway')
+    .description('Command line of the usage gateway: talks to a running gateway over HTTP.')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  registerIngest(program);
+  // Later: registerKeys(program) (keys:create, keys:revoke), registerUsage(program) (usage:report), …
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp();
+      return 1;
+    }
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0; parse errors were already printed by commander.
+      return error.exitCode;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return 1;
+  }
+}
+
+// `usage-gateway ingest --help | head`: a closed stdout is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
+process.exitCode = await main();

@@ -1,0 +1,287 @@
+/**
+ * `POST /ingest`: usage events as NDJSON (one JSON event per line), of any size, streamed through
+ * the ingestion pipeline in batches of `MAX_BATCH`; the answer counts what happened to every line.
+ *
+ * A yoga plugin (like `useHealthCheck`): it answers the path itself in `onRequest`, before GraphQL.
+ */
+import type { Plugin } from 'graphql-yoga';
+import { keyFromAuthorizationHeader, parseApiKey } from '../auth/api-key-secret.js';
+import { Authenticator } from '../auth/authenticate.js';
+import type { Viewer } from '../context.js';
+import { outsideRecording } from '../db/statement-recorder.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { Logger } from '../observability.js';
+import {
+  BodyTooLargeError,
+  DEFAULT_INGEST_MAX_BYTES,
+  formatBytes,
+  isNdjsonError,
+  readNdjson,
+  type NdjsonItem,
+  type NdjsonStats,
+} from './ndjson.js';
+
+export { DEFAULT_INGEST_MAX_BYTES, parseIngestMaxBytes } from './ndjson.js';
+import { ingestBatch, MAX_BATCH, type IngestErrorCode } from './pipeline.js';
+
+/** The answer lists the first this many rejected lines (`rejected` counts them all). */
+export const MAX_REPORTED_ERRORS = 1000;
+export const INGEST_SCOPE = 'usage:write' as const;
+/** `application/x-ndjson` is the usual name; the others are seen in the wild. */
+export const NDJSON_CONTENT_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl'] as const;
+
+export interface IngestEndpointOptions {
+  prisma: PrismaClient;
+  /** The key check (default: a new `Authenticator(prisma)`). */
+  authenticator?: Pick<Authenticator, 'authenticate'>;
+  /** The largest body accepted, in bytes (uncompressed when the body is gzip-encoded). */
+  maxBytes?: number;
+  /** The clock (tests fix it); read once per batch. */
+  now?: () => Date;
+  path?: string;
+  /** Called with every error that is answered as 500 "Unexpected error." */
+  onUnexpectedError?: (error: unknown) => void;
+  /** One line per request: status, counts, bytes, duration, the key's prefix and realm. */
+  logger?: Logger;
+}
+
+export type IngestLineErrorCode = IngestErrorCode | 'MALFORMED_JSON' | 'INVALID_UTF8' | 'LINE_TOO_LONG';
+
+export interface IngestLineError {
+  /** The line's number in the body, from 1. */
+  line: number;
+  code: IngestLineErrorCode;
+  message: string;
+}
+
+/** The 200 answer. */
+export interface IngestResponseBody {
+  /** Events stored by this request. */
+  accepted: number;
+  /** Events already stored with the same idempotency key and content (nothing changed). */
+  duplicates: number;
+  /** Lines not stored: malformed lines and rejected events. */
+  rejected: number;
+  /** The first `MAX_REPORTED_ERRORS` rejected lines, in line order. */
+  errors: IngestLineError[];
+  /** Lines in the body, blank ones included. */
+  lines: number;
+}
+
+/** Reading the body failed (the client went away, bad gzip): the client's problem, not a 500. */
+class BodyReadError extends Error {
+  override name = 'BodyReadError';
+}
+
+/** The counts of a request cut short (413 while streaming, 500): what was stored before it stopped. */
+interface Progress {
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  errors: IngestLineError[];
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+function errorResponse(status: number, code: string, message: string, options: { headers?: Record<string, string>; extensions?: Record<string, unknown> } = {}) {
+  return new Response(JSON.stringify({ errors: [{ message, extensions: { code, ...options.extensions } }] }), {
+    status,
+    headers: { ...JSON_HEADERS, ...options.headers },
+  });
+}
+
+function mediaType(contentType: string | null): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/**
+ * Streams the NDJSON body through the pipeline. While a batch is being stored the next one is
+ * already being read and parsed (at most two batches in memory).
+ */
+async function ingestStream(
+  options: IngestEndpointOptions,
+  viewer: Viewer,
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  progress: Progress,
+  stats: NdjsonStats,
+): Promise<void> {
+  const realm = { realmId: viewer.realmId, workspaceId: viewer.workspaceId };
+  const report = (error: IngestLineError) => {
+    progress.rejected++;
+    if (progress.errors.length < MAX_REPORTED_ERRORS) progress.errors.push(error);
+  };
+  const batches = readNdjson(body, { maxBytes, batchSize: MAX_BATCH }, stats);
+  let next = batches.next();
+  try {
+    for (;;) {
+      let step: IteratorResult<NdjsonItem[], NdjsonStats>;
+      try {
+        step = await next;
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) throw error;
+        throw new BodyReadError(error instanceof Error ? error.message : String(error), { cause: error });
+      }
+      if (step.done) break;
+      // Read ahead while this batch is stored; a failure there is seen when it is awaited.
+      next = batches.next();
+      next.catch(() => {});
+      const items: NdjsonItem[] = step.value;
+      const lines: number[] = [];
+      const events: unknown[] = [];
+      const lineErrors: IngestLineError[] = [];
+      for (const item of items) {
+        if (isNdjsonError(item)) {
+          lineErrors.push({ line: item.line, code: item.code, message: item.error });
+        } else {
+          lines.push(item.line);
+          events.push(item.value);
+        }
+      }
+      if (events.length > 0) {
+        const now = options.now?.();
+        // Not counted in the request's statement log: a long upload would grow it without bound.
+        const result = await outsideRecording(() => ingestBatch(options.prisma, realm, events, now ? { now } : undefined));
+        progress.accepted += result.accepted;
+        progress.duplicates += result.duplicates;
+        for (const rejection of result.rejected) {
+          lineErrors.push({ line: lines[rejection.index] ?? 0, code: rejection.code, message: rejection.message });
+        }
+      }
+      lineErrors.sort((a, b) => a.line - b.line);
+      for (const error of lineErrors) report(error);
+    }
+  } finally {
+    // Stops reading (and cancels the body) when storing failed; a no-op after the last batch.
+    await batches.return(stats).catch(() => {});
+  }
+}
+
+/** What the log line of a request says besides its status. */
+interface RequestNote {
+  realmId?: string;
+  apiKeyId?: string;
+  counts?: { accepted: number; duplicates: number; rejected: number; lines: number; bytes: number };
+}
+
+/** A 413 for a body that is too large, with what was stored before the limit was reached. */
+function tooLarge(maxBytes: number, progress?: Progress) {
+  return errorResponse(
+    413,
+    'PAYLOAD_TOO_LARGE',
+    `The body is larger than the limit of ${formatBytes(maxBytes)} (INGEST_MAX_BYTES); split it into smaller uploads.` +
+      (progress ? ' The lines before the limit were processed: re-sending them is safe (idempotency keys).' : ''),
+    { extensions: { maxBytes, ...(progress ? { accepted: progress.accepted, duplicates: progress.duplicates, rejected: progress.rejected } : {}) } },
+  );
+}
+
+export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
+  const path = options.path ?? '/ingest';
+  const maxBytes = options.maxBytes ?? DEFAULT_INGEST_MAX_BYTES;
+  const authenticator = options.authenticator ?? new Authenticator(options.prisma);
+
+  const handle = async (request: Request, note: RequestNote): Promise<Response> => {
+    if (request.method !== 'POST') {
+      return errorResponse(405, 'METHOD_NOT_ALLOWED', `Use POST ${path} with an NDJSON body (one usage event per line).`, { headers: { allow: 'POST' } });
+    }
+    const viewer = await authenticator.authenticate(request.headers.get('authorization'));
+    if (!viewer) {
+      return errorResponse(401, 'UNAUTHENTICATED', 'A valid API key is required: send "Authorization: Bearer <key>".', {
+        headers: { 'www-authenticate': 'Bearer' },
+      });
+    }
+    note.realmId = viewer.realmId;
+    note.apiKeyId = viewer.apiKeyId;
+    if (!viewer.scopes.includes(INGEST_SCOPE)) {
+      return errorResponse(403, 'FORBIDDEN', `This needs an API key with the \`${INGEST_SCOPE}\` scope.`, {
+        extensions: { requiredScope: INGEST_SCOPE },
+      });
+    }
+    const type = mediaType(request.headers.get('content-type'));
+    if (!(NDJSON_CONTENT_TYPES as readonly string[]).includes(type)) {
+      return errorResponse(
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        `${type ? `Content-Type "${type}" is not supported` : 'Content-Type is missing'}: send NDJSON (one JSON event per line) as "Content-Type: application/x-ndjson" (or application/jsonl).`,
+      );
+    }
+    const encoding = (request.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'identity' && encoding !== 'gzip') {
+      return errorResponse(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}" is not supported: send the body as is or gzip-compressed.`);
+    }
+    const declaredLength = request.headers.get('content-length');
+    if (declaredLength !== null && encoding === 'identity' && Number(declaredLength) > maxBytes) return tooLarge(maxBytes);
+    const emptyBody = () =>
+      errorResponse(400, 'EMPTY_BODY', 'The body is empty: send one usage event per line as NDJSON.', { extensions: { lines: 0 } });
+    if (!request.body || declaredLength === '0') return emptyBody();
+
+    const body: ReadableStream<Uint8Array> =
+      encoding === 'gzip' ? request.body.pipeThrough(new DecompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>) : request.body;
+    const progress: Progress = { accepted: 0, duplicates: 0, rejected: 0, errors: [] };
+    const stats: NdjsonStats = { bytes: 0, lines: 0, nonBlankLines: 0 };
+    const counts = () => ({ accepted: progress.accepted, duplicates: progress.duplicates, rejected: progress.rejected, lines: stats.lines });
+    try {
+      await ingestStream(options, viewer, body, maxBytes, progress, stats);
+    } catch (error) {
+      note.counts = { ...counts(), bytes: stats.bytes };
+      if (error instanceof BodyTooLargeError) return tooLarge(maxBytes, progress);
+      if (error instanceof BodyReadError) {
+        return errorResponse(
+          400,
+          'BAD_REQUEST',
+          `The body could not be read${encoding === 'gzip' ? ' (is it valid gzip?)' : ''}: ${error.message}. The lines before were processed: re-sending them is safe (idempotency keys).`,
+          { extensions: counts() },
+        );
+      }
+      options.onUnexpectedError?.(error);
+      return errorResponse(
+        500,
+        'INTERNAL_SERVER_ERROR',
+        'Unexpected error. The batches before it were stored: re-sending the whole body is safe (idempotency keys).',
+        { extensions: counts() },
+      );
+    }
+    note.counts = { ...counts(), bytes: stats.bytes };
+    if (stats.nonBlankLines === 0) return emptyBody();
+    const answer: IngestResponseBody = {
+      accepted: progress.accepted,
+      duplicates: progress.duplicates,
+      rejected: progress.rejected,
+      errors: progress.errors,
+      lines: stats.lines,
+    };
+    return new Response(JSON.stringify(answer), { status: 200, headers: JSON_HEADERS });
+  };
+
+  return {
+    async onRequest({ request, url, endResponse }) {
+      if (url.pathname !== path) return;
+      const started = performance.now();
+      const note: RequestNote = {};
+      let response: Response;
+      try {
+        response = await handle(request, note);
+      } catch (error) {
+        // Exceptions in onRequest are not caught by yoga: answer here.
+        options.onUnexpectedError?.(error);
+        response = errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
+      }
+      if (options.logger) {
+        const key = keyFromAuthorizationHeader(request.headers.get('authorization'));
+        const line = {
+          path,
+          method: request.method,
+          status: response.status,
+          durationMs: Math.round((performance.now() - started) * 100) / 100,
+          ...note.counts,
+          apiKeyPrefix: (key && parseApiKey(key)?.prefix) ?? null,
+          apiKeyId: note.apiKeyId ?? null,
+          realmId: note.realmId ?? null,
+        };
+        const counts = note.counts ? ` accepted=${note.counts.accepted} duplicates=${note.counts.duplicates} rejected=${note.counts.rejected}` : '';
+        options.logger[response.status >= 500 ? 'error' : 'info'](line, `ingest ${line.status}${counts} ${line.durationMs}ms`);
+      }
+      endResponse(response);
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import type { FieldComplexityValue } from '@pothos/plugin-complexity';
+import { complexityFromQuery } from '@pothos/plugin-complexity';
+import { getNamedType, getNullableType, isListType, print, type GraphQLField } from 'graphql';
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import { DEFAULT_PAGE_SIZE } from '../pagination.js';
+import { countBuckets, timeframeRange, type Granularity, type Timeframe } from '../usage/time.js';
+import { MAX_BUCKETS } from '../usage/usage-request.js';
+
+export const MAX_QUERY_COST = 5000;
+export const MAX_QUERY_DEPTH = 15;
+/** Total selections (aliases included): bounds how many fields one query can ask for side by side. */
+export const MAX_QUERY_BREADTH = 500;
+const LIST_MULTIPLIER = 10;
+
+/** A usage report costs one point per day of hourly buckets it can produce (at least one). */
+function usageCost(args: Record<string, unknown>): number {
+  try {
+    const granularity = (args.granularity as Granularity | undefined) ?? 'SUMMARIZED';
+    if (granularity === 'MINUTE') return 1;
+    const range = (args.range as { from: Date; to: Date } | undefined) ?? (args.timeframe ? timeframeRange(args.timeframe as Timeframe, new Date(), 'UTC') : null);
+    if (!range || !(range.from < range.to)) return 1;
+    return 1 + Math.ceil(Math.min(countBuckets(range, granularity, 'UTC', MAX_BUCKETS), MAX_BUCKETS) / 24);
+  } catch {
+    return 1;
+  }
+}
+
+/**
+ * The cost model: every field costs 1; a connection multiplies what it selects by the page size
+ * it asks for (`first`/`last`, default 20) and its `edges` do not multiply again; any other list
+ * multiplies by 10; a `usage` field costs one more point per day of hourly buckets.
+ */
+export function fieldCost(args: Record<string, unknown>, _ctx: unknown, field: GraphQLField<unknown, unknown>): FieldComplexityValue {
+  const named = getNamedType(field.type);
+  if (named.name.endsWith('Connection')) {
+    const size = typeof args.first === 'number' ? args.first : typeof args.last === 'number' ? args.last : DEFAULT_PAGE_SIZE;
+    return { field: 1, multiplier: Math.max(size, 1) };
+  }
+  if (named.name.endsWith('Edge')) return { field: 1, multiplier: 1 };
+  if (field.name === 'usage' && named.name === 'UsageReport') return { field: usageCost(args), multiplier: 1 };
+  if (isListType(getNullableType(field.type))) return { field: 1, multiplier: LIST_MULTIPLIER };
+  return 1;
+}
+
+/** What was actually resolved: one point per field value in the response, list items counted one by one. */
+export function actualCost(data: unknown): number {
+  if (Array.isArray(data)) return data.reduce((sum: number, item) => sum + actualCost(item), 0);
+  if (data && typeof data === 'object') {
+    return Object.values(data).reduce((sum: number, value) => sum + 1 + (value && typeof value === 'object' ? actualCost(value) : 0), 0);
+  }
+  return 0;
+}
+
+/**
+ * Prices each operation before it runs: over the limits it is refused with QUERY_TOO_COMPLEX
+ * (with the computed cost and the limit); otherwise `extensions.cost { requested, actual, limit }`.
+ */
+export function useQueryCost(): Plugin {
+  return {
+    onExecute({ args, setResultAndStopExecution, extendContext }) {
+      let measured: { complexity: number; depth: number; breadth: number };
+      try {
+        measured = complexityFromQuery(print(args.document), {
+          schema: args.schema,
+          ctx: args.contextValue,
+          variables: (args.variableValues ?? {}) as Record<string, unknown>,
+        });
+      } catch {
+        return; // invalid variables and the like: execution reports them properly
+      }
+      const limits = { complexity: MAX_QUERY_COST, depth: MAX_QUERY_DEPTH, breadth: MAX_QUERY_BREADTH };
+      const exceeded = (['complexity', 'depth', 'breadth'] as const).find((kind) => measured[kind] > limits[kind]);
+      if (exceeded) {
+        const what = { complexity: 'cost', depth: 'depth', breadth: 'number of selections' }[exceeded];
+        setResultAndStopExecution({
+          errors: [
+            createGraphQLError(`The query's ${what} is ${measured[exceeded]}, over the limit of ${limits[exceeded]}. Ask for smaller pages, fewer fields or coarser usage buckets.`, {
+              extensions: { code: 'QUERY_TOO_COMPLEX', kind: exceeded, cost: measured.complexity, depth: measured.depth, breadth: measured.breadth, limit: limits[exceeded] },
+            }),
+          ],
+          extensions: { cost: { requested: measured.complexity, actual: 0, limit: MAX_QUERY_COST } },
+        });
+        return;
+      }
+      extendContext({ requestedCost: measured.complexity } as never);
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (!result || Symbol.asyncIterator in result) return;
+          setResult({
+            ...result,
+            extensions: { ...result.extensions, cost: { requested: measured.complexity, actual: actualCost(result.data), limit: MAX_QUERY_COST } },
+          });
+        },
+      };
+    },
+  };
+}

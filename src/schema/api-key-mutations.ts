@@ -1,0 +1,170 @@
+import { newApiKeySecret, hashSecret } from '../auth/api-key-secret.js';
+import { escalatedScopes, isScope, SCOPES } from '../auth/scopes.js';
+import { builder } from '../builder.js';
+import type { Context } from '../context.js';
+import { decodeId } from '../global-id.js';
+import { Tier } from '../generated/prisma/enums.js';
+import { TierEnum } from './enums.js';
+import { visibleApiKeys, visibleWorkspaces } from './visibility.js';
+
+export const MAX_GRACE_PERIOD_SECONDS = 7 * 86_400;
+
+interface UserError {
+  field: string[];
+  message: string;
+  code: string;
+}
+
+const UserErrorRef = builder.objectRef<UserError>('UserError').implement({
+  description: 'A problem with the input of a mutation: which field, what is wrong, and a stable code.',
+  fields: (t) => ({
+    field: t.exposeStringList('field'),
+    message: t.exposeString('message'),
+    code: t.exposeString('code'),
+  }),
+});
+
+interface KeyPayload {
+  apiKeyId: string | null;
+  secret: string | null;
+  userErrors: UserError[];
+}
+
+const ApiKeyPayload = builder.objectRef<KeyPayload>('ApiKeyPayload').implement({
+  fields: (t) => ({
+    apiKey: t.prismaField({
+      type: 'ApiKey',
+      nullable: true,
+      resolve: (query, payload, _args, ctx) => (payload.apiKeyId ? ctx.prisma.apiKey.findUnique({ ...query, where: { id: payload.apiKeyId } }) : null),
+    }),
+    secret: t.exposeString('secret', {
+      nullable: true,
+      description: 'The whole key. Shown this once: store it now; afterwards only its prefix is visible.',
+    }),
+    userErrors: t.expose('userErrors', { type: [UserErrorRef] }),
+  }),
+});
+
+const failure = (field: string[], code: string, message: string): KeyPayload => ({ apiKeyId: null, secret: null, userErrors: [{ field, code, message }] });
+const notFound = (field: string[]) => failure(field, 'NOT_FOUND', 'No such API key.');
+
+/** The id of a key the caller may manage, or null: other realms' keys and keys outside its subtree do not exist for it. */
+async function manageableKeyId(ctx: Context, globalId: string): Promise<string | null> {
+  let decoded: { typename: string; id: string };
+  try {
+    decoded = decodeId(globalId);
+  } catch {
+    return null;
+  }
+  if (decoded.typename !== 'ApiKey') return null;
+  const key = await ctx.prisma.apiKey.findFirst({ where: { id: decoded.id, ...visibleApiKeys(ctx) }, select: { id: true } });
+  return key?.id ?? null;
+}
+
+const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    scopes: t.stringList({ required: true, description: `Any of ${SCOPES.join(', ')}; at most the creating key's own.` }),
+    workspaceId: t.id({ description: "Scope the key to this workspace's subtree. A workspace-scoped caller must name one inside its own subtree." }),
+    tier: t.field({ type: TierEnum }),
+    customRateLimit: t.int({ description: 'Requests per minute (ENTERPRISE).' }),
+  }),
+});
+
+builder.mutationField('createApiKey', (t) =>
+  t.field({
+    type: ApiKeyPayload,
+    description: 'Creates a key in the caller\'s realm; the secret is in the payload, once. Needs `keys:manage`.',
+    authScopes: { keysManage: true },
+    args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const name = input.name.trim();
+      if (!name || name.length > 100) return failure(['input', 'name'], 'INVALID_NAME', 'A name of 1 to 100 characters is required.');
+      const unknown = input.scopes.filter((scope) => !isScope(scope));
+      if (unknown.length) return failure(['input', 'scopes'], 'INVALID_SCOPE', `Unknown scope(s): ${unknown.join(', ')}. Scopes are ${SCOPES.join(', ')}.`);
+      if (!input.scopes.length) return failure(['input', 'scopes'], 'INVALID_SCOPE', 'A key needs at least one scope.');
+      const escalated = escalatedScopes(ctx.viewer.scopes, input.scopes);
+      if (escalated.length) return failure(['input', 'scopes'], 'SCOPE_ESCALATION', `A key cannot grant scopes it does not have: ${escalated.join(', ')}.`);
+      if (input.customRateLimit != null && (input.customRateLimit < 1 || input.customRateLimit > 1_000_000)) {
+        return failure(['input', 'customRateLimit'], 'INVALID_RATE_LIMIT', 'A custom rate limit is 1 to 1,000,000 requests per minute.');
+      }
+      let workspaceId: string | null = null;
+      if (input.workspaceId) {
+        let decoded: { typename: string; id: string } | null = null;
+        try {
+          decoded = decodeId(input.workspaceId);
+        } catch {
+          decoded = null;
+        }
+        const workspace =
+          decoded?.typename === 'Workspace'
+            ? await ctx.prisma.workspace.findFirst({ where: { id: decoded.id, ...visibleWorkspaces(ctx) }, select: { id: true } })
+            : null;
+        if (!workspace) return failure(['input', 'workspaceId'], 'NOT_FOUND', 'No such workspace.');
+        workspaceId = workspace.id;
+      } else if (ctx.viewer.workspaceId) {
+        return failure(['input', 'workspaceId'], 'SCOPE_ESCALATION', 'A key scoped to a workspace can only create keys scoped to its subtree: give a workspaceId.');
+      }
+      const secret = newApiKeySecret();
+      const key = await ctx.prisma.apiKey.create({
+        data: {
+          realmId: ctx.viewer.realmId,
+          workspaceId,
+          name,
+          prefix: secret.prefix,
+          secretHash: secret.secretHash,
+          scopes: [...new Set(input.scopes)],
+          tier: (input.tier as Tier | null | undefined) ?? null,
+          customRateLimit: input.customRateLimit ?? null,
+        },
+      });
+      return { apiKeyId: key.id, secret: secret.key, userErrors: [] };
+    },
+  }),
+);
+
+builder.mutationField('revokeApiKey', (t) =>
+  t.field({
+    type: ApiKeyPayload,
+    description: 'Revokes a key; it fails from the very next request. Needs `keys:manage`.',
+    authScopes: { keysManage: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const id = await manageableKeyId(ctx, args.id);
+      if (!id) return notFound(['id']);
+      await ctx.prisma.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: ctx.now } });
+      return { apiKeyId: id, secret: null, userErrors: [] };
+    },
+  }),
+);
+
+builder.mutationField('rotateApiKey', (t) =>
+  t.field({
+    type: ApiKeyPayload,
+    description: `Issues a new secret for a key (same prefix and id); the old secret keeps working for \`gracePeriodSeconds\` (0 to ${MAX_GRACE_PERIOD_SECONDS}, default 3600). Needs \`keys:manage\`.`,
+    authScopes: { keysManage: true },
+    args: { id: t.arg.id({ required: true }), gracePeriodSeconds: t.arg.int({ defaultValue: 3600 }) },
+    resolve: async (_root, args, ctx) => {
+      const grace = args.gracePeriodSeconds ?? 3600;
+      if (grace < 0 || grace > MAX_GRACE_PERIOD_SECONDS) {
+        return failure(['gracePeriodSeconds'], 'INVALID_GRACE_PERIOD', `The grace period is 0 to ${MAX_GRACE_PERIOD_SECONDS} seconds.`);
+      }
+      const id = await manageableKeyId(ctx, args.id);
+      if (!id) return notFound(['id']);
+      const key = await ctx.prisma.apiKey.findUniqueOrThrow({ where: { id } });
+      if (key.revokedAt) return failure(['id'], 'REVOKED', 'A revoked key cannot be rotated.');
+      const fresh = newApiKeySecret();
+      const secret = `${key.prefix}_${fresh.key.split('_').slice(2).join('_')}`;
+      await ctx.prisma.apiKey.update({
+        where: { id },
+        data: {
+          secretHash: hashSecret(secret),
+          previousSecretHash: grace > 0 ? key.secretHash : null,
+          previousSecretExpiresAt: grace > 0 ? new Date(ctx.now.getTime() + grace * 1000) : null,
+        },
+      });
+      return { apiKeyId: id, secret, userErrors: [] };
+    },
+  }),
+);
+
