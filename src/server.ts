@@ -327,6 +327,7 @@ async function main(): Promise<void> {
           logger,
         }),
         useIngestEndpoint({ prisma: database.prisma, maxBytes: config.ingestMaxBytes, logger, onUnexpectedError: logUnexpectedError(logger) }),
+        (await import('./exports/http.js')).useUsageExportEndpoints({ prisma: database.prisma, logger, onUnexpectedError: logUnexpectedError(logger) }),
         metrics.plugin,
         useRequestLogging(logger),
       ],

@@ -8,7 +8,7 @@ import { useIngestEndpoint } from '../src/ingest/http.js';
 import { createApp } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createUsageRealm } from './helpers/usage-fixture.js';
-import { freePort, projectRoot } from './server/server-process.js';
+import { freePort, listenOnFreePort, projectRoot } from './server/server-process.js';
 
 // A real listening gateway (node:http + the app) and the real CLI (bin/usage-gateway) as a child process.
 
@@ -16,7 +16,7 @@ const BIN = path.join(projectRoot, 'bin', 'usage-gateway');
 
 let db: TestDatabase;
 let realm: Awaited<ReturnType<typeof createUsageRealm>>;
-let server: http.Server;
+let listening: Awaited<ReturnType<typeof listenOnFreePort>> | undefined;
 let url: string;
 let dir: string;
 
@@ -58,19 +58,13 @@ beforeAll(async () => {
   db = await createTestDatabase();
   realm = await createUsageRealm(db.prisma);
   const app = createApp({ prisma: db.prisma, plugins: [useIngestEndpoint({ prisma: db.prisma })] });
-  server = http.createServer((req, res) => void app.handleNodeRequest(req, res));
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${port}`;
+  listening = await listenOnFreePort(app);
+  url = listening.url;
   dir = mkdtempSync(path.join(os.tmpdir(), 'ugw-cli-'));
 });
 
 afterAll(async () => {
-  if (server) {
-    const closed = new Promise((resolve) => server.close(resolve));
-    server.closeAllConnections();
-    await closed;
-  }
+  await listening?.close();
   await db?.destroy();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

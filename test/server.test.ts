@@ -188,16 +188,6 @@ describe(`npm start on ${kind === 'postgres' ? 'PostgreSQL' : 'the embedded PGli
     expect(html).toContain(DEMO_API_KEY);
   });
 
-  it('never writes a secret to its logs: the demo key appears only on its own `API key:` line', async () => {
-    // requests with a valid, a wrong and a malformed key, so each path has logged something
-    await postGraphQL(base, 'query SecretCheck { viewer { scopes } }', key);
-    await postGraphQL(base, 'query SecretCheck { viewer { scopes } }', `${key.slice(0, 13)}wrong-secret-wrong-secret`);
-    const secret = key.slice('ugw_00000000_'.length);
-    await vi.waitFor(() => expect(server!.logEntries().filter((entry) => entry.operationName === 'SecretCheck').length).toBeGreaterThanOrEqual(1));
-    const lines = [...server!.stdout, ...server!.stderr].filter((line) => line.includes(secret));
-    expect(lines).toEqual([`API key: ${key}`]);
-  });
-
   it('logs one structured JSON line per GraphQL request', async () => {
     await vi.waitFor(() => {
       const entries = server!.logEntries();
@@ -227,6 +217,16 @@ describe(`npm start on ${kind === 'postgres' ? 'PostgreSQL' : 'the embedded PGli
     });
     expect(server!.logEntries().some((entry) => /^applied \d+ migration/.test(entry.msg))).toBe(true);
     expect(server!.logEntries().some((entry) => /^seeded the demo in \d+ ms$/.test(entry.msg))).toBe(true);
+  });
+
+  it('never writes a secret to its logs: the demo key appears only on its own `API key:` line', async () => {
+    // requests with a valid, a wrong and a malformed key, so each path has logged something
+    await postGraphQL(base, 'query SecretCheck { viewer { scopes } }', key);
+    await postGraphQL(base, 'query SecretCheck { viewer { scopes } }', `${key.slice(0, 13)}wrong-secret-wrong-secret`);
+    const secret = key.slice('ugw_00000000_'.length);
+    await vi.waitFor(() => expect(server!.logEntries().filter((entry) => entry.operationName === 'SecretCheck').length).toBeGreaterThanOrEqual(1));
+    const lines = [...server!.stdout, ...server!.stderr].filter((line) => line.includes(secret));
+    expect(lines).toEqual([`API key: ${key}`]);
   });
 
   it('SIGTERM: stops accepting, lets the in-flight request finish, closes the database and exits 0', async () => {

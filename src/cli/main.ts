@@ -6,6 +6,8 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './client.js';
 import { registerIngest } from './ingest.js';
+import { registerKeys } from './keys.js';
+import { registerUsage } from './usage.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -14,7 +16,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   registerIngest(program);
-  // Later: registerKeys(program) (keys:create, keys:revoke), registerUsage(program) (usage:report), …
+  registerUsage(program);
+  registerKeys(program);
   return program;
 }
 

@@ -5,24 +5,10 @@ import type { Context } from '../context.js';
 import { decodeId } from '../global-id.js';
 import { Tier } from '../generated/prisma/enums.js';
 import { TierEnum } from './enums.js';
+import { UserErrorRef, type UserError } from './user-error.js';
 import { visibleApiKeys, visibleWorkspaces } from './visibility.js';
 
 export const MAX_GRACE_PERIOD_SECONDS = 7 * 86_400;
-
-interface UserError {
-  field: string[];
-  message: string;
-  code: string;
-}
-
-const UserErrorRef = builder.objectRef<UserError>('UserError').implement({
-  description: 'A problem with the input of a mutation: which field, what is wrong, and a stable code.',
-  fields: (t) => ({
-    field: t.exposeStringList('field'),
-    message: t.exposeString('message'),
-    code: t.exposeString('code'),
-  }),
-});
 
 interface KeyPayload {
   apiKeyId: string | null;

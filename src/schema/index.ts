@@ -13,5 +13,7 @@ import './usage.js';
 import './traffic.js';
 import './ingest.js';
 import './api-key-mutations.js';
+import './billing.js';
+import './exports.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,4 +128,19 @@ export async function runUntilExit(env: Record<string, string>, timeoutMs = 60_0
   const code = await server.exited;
   clearTimeout(timer);
   return { code, stdout: server.stdout, stderr: server.stderr.filter((line) => line.trim() !== '') };
+}
+
+/** An app behind a real listening HTTP server on a free loopback port, and how to stop it. */
+export async function listenOnFreePort(app: { handleNodeRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> }) {
+  const server = http.createServer((req, res) => void app.handleNodeRequest(req, res));
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
 }

@@ -1,0 +1,91 @@
+import { memoize, type Context } from '../context.js';
+import { ceilToHour } from '../usage/time.js';
+import { billingMonth, lastMonths, type BillingMonth } from './calendar.js';
+import type { MonthCoverage } from './coverage.js';
+import type { Feature } from '../generated/prisma/client.js';
+import { billMonth, type MonthlyUsage } from './month-billing.js';
+import { buildMonthlyUsageSql, type MonthlyUsageRow } from './monthly-usage-sql.js';
+
+export interface BilledMonth {
+  month: BillingMonth;
+  /** The usage read: the month, or the month to date (up to the end of the current hour). */
+  range: { from: Date; to: Date };
+  timeZone: string;
+  coverage: MonthCoverage;
+  features: Map<string, Feature>;
+}
+
+/** How many months back billing looks: the current one and the 11 before it. */
+export const BILLING_MONTHS = 12;
+
+export function billingWindow(now: Date, timeZone: string): string[] {
+  return lastMonths(now, timeZone, BILLING_MONTHS);
+}
+
+/**
+ * Bills `months` (names "YYYY-MM", in the realm's zone) of a realm: the contracts, credit grants,
+ * prices and features in a few reads, and every month's usage in one SQL statement. Memoized per
+ * request, so `currentUsage`, `usageHistory` and `invoicePreview` in one request share the work
+ * when they ask for the same months.
+ */
+export function billMonths(ctx: Context, realmId: string, months: readonly string[]): Promise<BilledMonth[]> {
+  return memoize(ctx, `billing:${realmId}:${months.join(',')}`, () => load(ctx, realmId, months));
+}
+
+async function load(ctx: Context, realmId: string, monthNames: readonly string[]): Promise<BilledMonth[]> {
+  const realm = await ctx.prisma.realm.findUniqueOrThrow({
+    where: { id: realmId },
+    select: {
+      timeZone: true,
+      features: true,
+      prices: { select: { featureId: true, unitAmount: true, currency: true, validFrom: true } },
+    },
+  });
+  const timeZone = realm.timeZone;
+  const months = monthNames.map((m) => billingMonth(m, timeZone));
+  if (!months.length) return [];
+  const from = months[0]!.range.from;
+  const end = months[months.length - 1]!.range.to;
+  const nowEnd = ceilToHour(new Date(ctx.now.getTime() + 1));
+  const to = nowEnd < end ? nowEnd : end;
+
+  const [contracts, grants, rows] = await Promise.all([
+    ctx.prisma.contract.findMany({
+      where: { realmId, startsAt: { lt: end }, endsAt: { gt: from } },
+      select: { startsAt: true, endsAt: true, licenses: { select: { featureId: true, quantityPerMonth: true } } },
+    }),
+    ctx.prisma.creditGrant.findMany({
+      where: { realmId, startsAt: { lt: end }, OR: [{ endsAt: null }, { endsAt: { gt: from } }] },
+      select: { kind: true, credits: true, startsAt: true, endsAt: true },
+    }),
+    from < to
+      ? (() => {
+          const { sql, params } = buildMonthlyUsageSql(realmId, { from, to }, timeZone);
+          return ctx.prisma.$queryRawUnsafe<MonthlyUsageRow[]>(sql, ...params);
+        })()
+      : Promise.resolve([] as MonthlyUsageRow[]),
+  ]);
+
+  const usageByMonth = new Map<string, Map<string, MonthlyUsage>>();
+  for (const row of rows) {
+    const byFeature = usageByMonth.get(row.month) ?? new Map<string, MonthlyUsage>();
+    byFeature.set(row.feature, { quantity: row.quantity, hourSum: row.hourSum });
+    usageByMonth.set(row.month, byFeature);
+  }
+  const features = new Map(realm.features.map((f) => [f.id, f]));
+  return months.map((month) => ({
+    month,
+    range: { from: month.range.from, to: month.range.to < to ? month.range.to : to },
+    timeZone,
+    features,
+    coverage: billMonth({
+      month,
+      timeZone,
+      features: realm.features,
+      contracts,
+      grants,
+      prices: realm.prices,
+      usage: usageByMonth.get(month.month) ?? new Map(),
+    }),
+  }));
+}

@@ -1,0 +1,188 @@
+/**
+ * Usage exports: one row per period × team (workspace) × app × product (feature), in the realm's
+ * time zone, exact decimals. Shared by the CSV endpoints (./http.ts) and `Realm.usageExport`.
+ *
+ * Monthly: any month of the last 12 (the current month, month to date, and the 11 before it).
+ * Daily: `start`…`end` inclusive, at most 31 days, `start` at most 6 months before today.
+ */
+import { DateTime } from 'luxon';
+import type { Viewer } from '../context.js';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import { encodeId } from '../global-id.js';
+import type { TimeRange } from '../usage/time.js';
+import { buildUsageSql, type UsageRow } from '../usage/usage-sql.js';
+
+export const EXPORT_KINDS = ['MONTHLY', 'DAILY'] as const;
+export type ExportKind = (typeof EXPORT_KINDS)[number];
+
+export const MAX_DAILY_DAYS = 31;
+export const DAILY_MAX_MONTHS_BACK = 6;
+export const MONTHLY_MONTHS = 12;
+
+/** The CSV columns, in order; the first is `month` (monthly) or `date` (daily). */
+export const EXPORT_COLUMNS = {
+  MONTHLY: ['month', 'team_id', 'team', 'app_id', 'app', 'product', 'unit', 'quantity'],
+  DAILY: ['date', 'team_id', 'team', 'app_id', 'app', 'product', 'unit', 'quantity'],
+} as const satisfies Record<ExportKind, readonly string[]>;
+
+export interface UsageExportRow {
+  /** `YYYY-MM` (monthly) or `YYYY-MM-DD` (daily), in the realm's time zone. */
+  period: string;
+  /** The workspace's global id; null for usage attributed to no workspace. */
+  teamId: string | null;
+  team: string | null;
+  /** The app's global id; null for usage attributed to no app. */
+  appId: string | null;
+  app: string | null;
+  /** The feature's key. */
+  product: string;
+  unit: string;
+  /** An exact decimal, no exponent, no trailing zeros. */
+  quantity: string;
+}
+
+export type ExportInputReason =
+  | 'INVALID_DATE'
+  | 'INVALID_MONTH'
+  | 'MONTH_OUT_OF_RANGE'
+  | 'END_BEFORE_START'
+  | 'RANGE_TOO_LARGE'
+  | 'START_TOO_EARLY';
+
+/** Bad export arguments: answered as 400 (HTTP) or BAD_USER_INPUT (GraphQL). */
+export class ExportInputError extends Error {
+  override name = 'ExportInputError';
+  constructor(
+    message: string,
+    readonly reason: ExportInputReason,
+  ) {
+    super(message);
+  }
+}
+
+export interface ExportArgs {
+  month?: string | null;
+  startDate?: string | null;
+  endDate?: string | null;
+}
+
+export interface ExportRequest {
+  kind: ExportKind;
+  range: TimeRange;
+  timeZone: string;
+  /** For the file name: `2026-03` or `2026-03-01_2026-03-31`. */
+  label: string;
+}
+
+function parseDay(raw: string, name: string, timeZone: string): DateTime {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(raw) ? DateTime.fromISO(raw, { zone: timeZone }) : null;
+  if (!day?.isValid) throw new ExportInputError(`\`${name}\` must be a date as YYYY-MM-DD (got "${raw}").`, 'INVALID_DATE');
+  return day.startOf('day');
+}
+
+/** Validates the arguments against `now` in the realm's time zone (pure). */
+export function resolveExportRequest(kind: ExportKind, args: ExportArgs, now: Date, timeZone: string): ExportRequest {
+  const today = DateTime.fromJSDate(now, { zone: timeZone }).startOf('day');
+  if (kind === 'MONTHLY') {
+    const raw = args.month ?? today.toFormat('yyyy-MM');
+    const month = /^\d{4}-\d{2}$/.test(raw) ? DateTime.fromISO(`${raw}-01`, { zone: timeZone }) : null;
+    if (!month?.isValid) throw new ExportInputError(`\`month\` must be a month as YYYY-MM (got "${raw}").`, 'INVALID_MONTH');
+    const current = today.startOf('month');
+    const earliest = current.minus({ months: MONTHLY_MONTHS - 1 });
+    if (month < earliest || month > current) {
+      throw new ExportInputError(
+        `\`month\` must be one of the last ${MONTHLY_MONTHS} months, ${earliest.toFormat('yyyy-MM')} to ${current.toFormat('yyyy-MM')} (got ${raw}).`,
+        'MONTH_OUT_OF_RANGE',
+      );
+    }
+    return { kind, range: { from: month.toJSDate(), to: month.plus({ months: 1 }).toJSDate() }, timeZone, label: raw };
+  }
+  const start = args.startDate != null ? parseDay(args.startDate, 'start', timeZone) : today.startOf('month');
+  const end = args.endDate != null ? parseDay(args.endDate, 'end', timeZone) : args.startDate != null ? start.plus({ days: MAX_DAILY_DAYS - 1 }) : today;
+  if (end < start) throw new ExportInputError(`\`end\` (${end.toISODate()}) is before \`start\` (${start.toISODate()}).`, 'END_BEFORE_START');
+  const days = Math.round(end.diff(start, 'days').days) + 1;
+  if (days > MAX_DAILY_DAYS) {
+    throw new ExportInputError(`A daily export covers at most ${MAX_DAILY_DAYS} days (asked: ${days}); split it into shorter ranges.`, 'RANGE_TOO_LARGE');
+  }
+  const earliest = today.minus({ months: DAILY_MAX_MONTHS_BACK });
+  if (start < earliest) {
+    throw new ExportInputError(
+      `A daily export starts at most ${DAILY_MAX_MONTHS_BACK} months ago, on ${earliest.toISODate()} or later (got ${start.toISODate()}); use the monthly export for older usage.`,
+      'START_TOO_EARLY',
+    );
+  }
+  return {
+    kind,
+    range: { from: start.toJSDate(), to: end.plus({ days: 1 }).toJSDate() },
+    timeZone,
+    label: `${start.toISODate()}_${end.toISODate()}`,
+  };
+}
+
+export async function realmTimeZone(prisma: PrismaClient, realmId: string): Promise<string> {
+  const realm = await prisma.realm.findUniqueOrThrow({ where: { id: realmId }, select: { timeZone: true } });
+  return realm.timeZone;
+}
+
+const byText = (a: string | null, b: string | null) => (a ?? '').localeCompare(b ?? '', 'en');
+
+/**
+ * The rows of an export, sorted by period, team, app and product. One statement for the usage (the
+ * same one `usage` fields use, grouped by workspace and app in DAY or MONTH buckets), then the names.
+ * A workspace-scoped viewer reads only usage attributed to its subtree.
+ */
+export async function loadExportRows(prisma: PrismaClient, viewer: Pick<Viewer, 'realmId' | 'workspaceId'>, request: ExportRequest): Promise<UsageExportRow[]> {
+  const { sql, params } = buildUsageSql({
+    parentKind: 'REALM',
+    parentIds: [viewer.realmId],
+    realmId: viewer.realmId,
+    scopeWorkspaceId: viewer.workspaceId,
+    range: request.range,
+    granularity: request.kind === 'MONTHLY' ? 'MONTH' : 'DAY',
+    timeZone: request.timeZone,
+    filter: {},
+    groupBy: ['WORKSPACE', 'APP'],
+  });
+  const usage = (await prisma.$queryRawUnsafe<UsageRow[]>(sql, ...params)).filter((row) => row.kind === 'point');
+  const workspaceIds = [...new Set(usage.map((r) => r.workspaceId).filter((id): id is string => !!id))];
+  const appIds = [...new Set(usage.map((r) => r.appId).filter((id): id is string => !!id))];
+  const [features, workspaces, apps] = await Promise.all([
+    prisma.feature.findMany({ where: { realmId: viewer.realmId }, select: { id: true, key: true, unit: true } }),
+    workspaceIds.length ? prisma.workspace.findMany({ where: { id: { in: workspaceIds } }, select: { id: true, name: true } }) : [],
+    appIds.length ? prisma.app.findMany({ where: { id: { in: appIds } }, select: { id: true, name: true } }) : [],
+  ]);
+  const featureById = new Map(features.map((f) => [f.id, f]));
+  const workspaceName = new Map(workspaces.map((w) => [w.id, w.name]));
+  const appName = new Map(apps.map((a) => [a.id, a.name]));
+  const periodFormat = request.kind === 'MONTHLY' ? 'yyyy-MM' : 'yyyy-MM-dd';
+  const rows: UsageExportRow[] = [];
+  for (const row of usage) {
+    const feature = featureById.get(row.feature);
+    if (!feature) continue;
+    rows.push({
+      period: DateTime.fromISO(row.bucket!, { zone: request.timeZone }).toFormat(periodFormat),
+      teamId: row.workspaceId ? encodeId('Workspace', row.workspaceId) : null,
+      team: row.workspaceId ? (workspaceName.get(row.workspaceId) ?? null) : null,
+      appId: row.appId ? encodeId('App', row.appId) : null,
+      app: row.appId ? (appName.get(row.appId) ?? null) : null,
+      product: feature.key,
+      unit: feature.unit,
+      quantity: new Prisma.Decimal(row.quantity).toFixed(),
+    });
+  }
+  rows.sort(
+    (a, b) =>
+      a.period.localeCompare(b.period) ||
+      byText(a.team, b.team) ||
+      byText(a.teamId, b.teamId) ||
+      byText(a.app, b.app) ||
+      byText(a.appId, b.appId) ||
+      a.product.localeCompare(b.product),
+  );
+  return rows;
+}
+
+/** A row as CSV cells, in `EXPORT_COLUMNS` order (nulls as empty cells). */
+export function csvRecord(row: UsageExportRow): string[] {
+  return [row.period, row.teamId ?? '', row.team ?? '', row.appId ?? '', row.app ?? '', row.product, row.unit, row.quantity];
+}

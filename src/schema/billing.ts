@@ -1,0 +1,472 @@
+import { UserErrorRef, userError, type UserError } from './user-error.js';
+import { createGraphQLError } from 'graphql-yoga';
+import { builder } from '../builder.js';
+import type { Context } from '../context.js';
+import { badUserInput } from '../errors.js';
+import { CreditKind } from '../generated/prisma/enums.js';
+import type { Feature } from '../generated/prisma/client.js';
+import { decodeId } from '../global-id.js';
+import { billMonths, billingWindow, BILLING_MONTHS, type BilledMonth } from '../billing/billing-loader.js';
+import { isMonthName, monthOf } from '../billing/calendar.js';
+import { CREDIT_CATEGORIES, CREDITS_PER_SPACE } from '../billing/categories.js';
+import type { ProductCoverage } from '../billing/coverage.js';
+import { dec, sum, type Decimal } from '../billing/decimal.js';
+import { invoiceLines, type InvoiceLine } from '../billing/invoice.js';
+import { ContractNode } from './contract.js';
+import { FeatureNode } from './feature.js';
+import { TimeRangeRef } from './usage.js';
+
+// ─── Output types ─────────────────────────────────────────────────────────────────────────────
+
+const CreditKindEnum = builder.enumType(CreditKind, {
+  name: 'CreditKind',
+  description: 'GENERAL: add-on credits for any product. PRIVATE_SPACE / SHIELD_SPACE: credits that come with spaces (1,000 / 3,000 per space and month).',
+});
+const CreditCategoryEnum = builder.enumType('CreditCategory', {
+  values: CREDIT_CATEGORIES,
+  description:
+    'The order general add-on credits are spent in. SHIELD_SPACE: unit SPACE with "shield" in the key or service; PRIVATE_SPACE: other SPACE units; DATA_ADDON: units ROW, GB, GB_MONTH or service "data"; THIRD_PARTY_ADDON: everything else.',
+});
+
+interface Money {
+  amount: Decimal;
+  currency: string;
+}
+const MoneyRef = builder.objectRef<Money>('Money').implement({
+  description: 'An exact amount of money.',
+  fields: (t) => ({
+    amount: t.expose('amount', { type: 'Decimal' }),
+    currency: t.exposeString('currency', { description: 'ISO 4217 code, e.g. "EUR".' }),
+  }),
+});
+const money = (amount: Decimal | null, currency: string | null): Money | null => (amount && currency ? { amount, currency } : null);
+
+/** A product's coverage, with the request's features to resolve `feature`. */
+interface ProductRow {
+  coverage: ProductCoverage;
+  feature: Feature;
+}
+
+const ProductUsageRef = builder.objectRef<ProductRow>('ProductUsage').implement({
+  description:
+    'One product (feature) in one month: licensed vs used, and how the use is paid for. used = coveredByLicense + coveredByCredits + onDemand; licensed = coveredByLicense + unusedLicensed.',
+  fields: (t) => ({
+    feature: t.field({ type: FeatureNode, resolve: (p) => p.feature }),
+    category: t.field({ type: CreditCategoryEnum, resolve: (p) => p.coverage.category }),
+    licensed: t.field({ type: 'Decimal', description: 'Licensed quantity for the month, prorated by days under each contract.', resolve: (p) => p.coverage.licensed }),
+    used: t.field({ type: 'Decimal', description: 'By the feature\'s aggregation; spaces in space-months (hours in use / hours in the month).', resolve: (p) => p.coverage.used }),
+    coveredByLicense: t.field({ type: 'Decimal', resolve: (p) => p.coverage.coveredByLicense }),
+    unusedLicensed: t.field({ type: 'Decimal', resolve: (p) => p.coverage.unusedLicensed }),
+    coveredByCredits: t.field({ type: 'Decimal', description: 'Quantity paid with credits.', resolve: (p) => p.coverage.coveredByCredits }),
+    creditsApplied: t.field({ type: 'Decimal', description: 'Credits spent on this product (coveredByCredits × unit price).', resolve: (p) => p.coverage.creditsApplied }),
+    onDemand: t.field({ type: 'Decimal', description: 'Quantity beyond license and credits.', resolve: (p) => p.coverage.onDemand }),
+    exceeding: t.field({ type: 'Decimal', description: 'Same as `onDemand`.', resolve: (p) => p.coverage.onDemand }),
+    unitPrice: t.field({ type: MoneyRef, nullable: true, description: 'On-demand price of one unit for the month; null: no price set.', resolve: (p) => money(p.coverage.unitPrice, p.coverage.currency) }),
+    onDemandCost: t.field({ type: MoneyRef, nullable: true, description: 'onDemand × unit price, exact; null without a price.', resolve: (p) => money(p.coverage.onDemandCost, p.coverage.currency) }),
+  }),
+});
+
+interface CreditTotals {
+  available: Decimal;
+  applied: Decimal;
+  remaining: Decimal;
+}
+const CreditBalanceRef = builder.objectRef<CreditTotals>('CreditBalance').implement({
+  description: 'Credits of every kind for the month (grants prorated by days in force).',
+  fields: (t) => ({
+    available: t.expose('available', { type: 'Decimal' }),
+    applied: t.expose('applied', { type: 'Decimal' }),
+    remaining: t.expose('remaining', { type: 'Decimal' }),
+  }),
+});
+
+const poolTotal = (p: { general: Decimal; privateSpace: Decimal; shieldSpace: Decimal }) => sum([p.general, p.privateSpace, p.shieldSpace]);
+
+const BillingMonthRef = builder.objectRef<BilledMonth>('BillingMonth').implement({
+  description: 'Licensed vs used for one calendar month of the realm (in its time zone); the current month is month to date.',
+  fields: (t) => ({
+    month: t.string({ description: '"YYYY-MM".', resolve: (m) => m.month.month }),
+    range: t.field({ type: TimeRangeRef, description: 'The usage read: the month, or up to the end of the current hour.', resolve: (m) => m.range }),
+    timeZone: t.field({ type: 'TimeZone', resolve: (m) => m.timeZone }),
+    products: t.field({
+      type: [ProductUsageRef],
+      description: 'Every product used or licensed in the month, by feature key.',
+      resolve: (m) => productRows(m),
+    }),
+    credits: t.field({
+      type: CreditBalanceRef,
+      resolve: (m) => ({
+        available: poolTotal(m.coverage.creditsAvailable),
+        applied: m.coverage.creditsApplied,
+        remaining: poolTotal(m.coverage.creditsRemaining),
+      }),
+    }),
+  }),
+});
+
+function productRows(m: BilledMonth): ProductRow[] {
+  return m.coverage.products.map((coverage) => ({ coverage, feature: m.features.get(coverage.featureId)! }));
+}
+
+interface InvoiceView {
+  billed: BilledMonth;
+  lines: (InvoiceLine & { feature: Feature })[];
+  currency: string | null;
+  subtotal: Decimal;
+  creditsApplied: Decimal;
+  total: Decimal;
+  warnings: string[];
+  isFinal: boolean;
+}
+
+const InvoiceLineRef = builder.objectRef<InvoiceView['lines'][number]>('InvoiceLine').implement({
+  description: 'One product billed beyond its license: amount = quantity × unitPrice; total = amount − creditsApplied. Exact.',
+  fields: (t) => ({
+    feature: t.field({ type: FeatureNode, resolve: (l) => l.feature }),
+    used: t.expose('used', { type: 'Decimal', description: 'The month\'s usage of the product (see `Realm.usageHistory`).' }),
+    coveredByLicense: t.expose('coveredByLicense', { type: 'Decimal' }),
+    quantity: t.expose('quantity', { type: 'Decimal', description: 'Billable quantity: used − coveredByLicense.' }),
+    unitPrice: t.expose('unitPrice', { type: 'Decimal' }),
+    amount: t.expose('amount', { type: 'Decimal' }),
+    creditsApplied: t.expose('creditsApplied', { type: 'Decimal' }),
+    total: t.expose('total', { type: 'Decimal' }),
+  }),
+});
+
+const InvoicePreviewRef = builder.objectRef<InvoiceView>('InvoicePreview').implement({
+  description: 'What a month would be invoiced: lines, credits applied, total. Amounts are exact, not rounded to cents.',
+  fields: (t) => ({
+    month: t.string({ resolve: (i) => i.billed.month.month }),
+    range: t.field({ type: TimeRangeRef, resolve: (i) => i.billed.range }),
+    currency: t.string({ nullable: true, description: 'The currency of every amount; null when nothing is billed.', resolve: (i) => i.currency }),
+    lines: t.field({ type: [InvoiceLineRef], resolve: (i) => i.lines }),
+    subtotal: t.field({ type: 'Decimal', description: 'Sum of line amounts.', resolve: (i) => i.subtotal }),
+    creditsApplied: t.field({ type: 'Decimal', resolve: (i) => i.creditsApplied }),
+    total: t.field({ type: 'Decimal', description: 'subtotal − creditsApplied.', resolve: (i) => i.total }),
+    isFinal: t.boolean({ description: 'False for the current month: usage is still arriving.', resolve: (i) => i.isFinal }),
+    warnings: t.stringList({ resolve: (i) => i.warnings }),
+  }),
+});
+
+// ─── Queries ──────────────────────────────────────────────────────────────────────────────────
+
+/** Billing is realm-wide: a key scoped to a workspace would see usage outside its subtree. */
+function requireRealmWideKey(ctx: Context) {
+  if (ctx.viewer.workspaceId) {
+    throw createGraphQLError('Billing covers the whole realm: use a realm-wide key with the `billing:read` scope (this key is scoped to a workspace).', {
+      extensions: { code: 'FORBIDDEN' },
+    });
+  }
+}
+
+async function realmTimeZone(ctx: Context, realmId: string): Promise<string> {
+  const realm = await ctx.prisma.realm.findUniqueOrThrow({ where: { id: realmId }, select: { timeZone: true } });
+  return realm.timeZone;
+}
+
+builder.prismaObjectField('Realm', 'currentUsage', (t) =>
+  t.field({
+    type: BillingMonthRef,
+    description: 'This month to date (in the realm\'s time zone), per product: licensed, used, covered by license, by credits, and on demand with its cost.',
+    authScopes: { billingRead: true },
+    resolve: async (realm, _args, ctx) => {
+      requireRealmWideKey(ctx);
+      const month = monthOf(ctx.now, await realmTimeZone(ctx, realm.id));
+      const [billed] = await billMonths(ctx, realm.id, [month]);
+      return billed!;
+    },
+  }),
+);
+
+builder.prismaObjectField('Realm', 'usageHistory', (t) =>
+  t.field({
+    type: [BillingMonthRef],
+    description: `The last \`months\` calendar months (1 to ${BILLING_MONTHS}, this one included, oldest first), per product: unused licensed, covered by license, covered by credits, exceeding.`,
+    authScopes: { billingRead: true },
+    args: { months: t.arg.int({ defaultValue: BILLING_MONTHS }) },
+    resolve: async (realm, args, ctx) => {
+      const count = args.months ?? BILLING_MONTHS;
+      if (!Number.isInteger(count) || count < 1 || count > BILLING_MONTHS) {
+        throw badUserInput(`\`months\` is 1 to ${BILLING_MONTHS} (got ${count}).`, 'INVALID_RANGE', { min: 1, max: BILLING_MONTHS });
+      }
+      requireRealmWideKey(ctx);
+      const window = billingWindow(ctx.now, await realmTimeZone(ctx, realm.id));
+      return billMonths(ctx, realm.id, window.slice(window.length - count));
+    },
+  }),
+);
+
+builder.prismaObjectField('Realm', 'invoicePreview', (t) =>
+  t.field({
+    type: InvoicePreviewRef,
+    description: `The invoice of a month ("YYYY-MM", in the realm's time zone; this month or one of the ${BILLING_MONTHS - 1} before it): one line per product used beyond its license.`,
+    authScopes: { billingRead: true },
+    args: { month: t.arg.string({ required: true }) },
+    resolve: async (realm, args, ctx) => {
+      if (!isMonthName(args.month)) throw badUserInput(`"${args.month}" is not a month: use "YYYY-MM".`, 'INVALID_RANGE');
+      requireRealmWideKey(ctx);
+      const window = billingWindow(ctx.now, await realmTimeZone(ctx, realm.id));
+      if (!window.includes(args.month)) {
+        throw badUserInput(`${args.month} is outside the last ${BILLING_MONTHS} months (${window[0]} to ${window[window.length - 1]}).`, 'INVALID_RANGE');
+      }
+      const [billed] = await billMonths(ctx, realm.id, [args.month]);
+      const invoice = invoiceLines(billed!.coverage.products);
+      const isFinal = args.month !== window[window.length - 1];
+      const warnings = invoice.unpriced.map((p) => `${billed!.features.get(p.featureId)!.key}: ${p.used.minus(p.coveredByLicense).toFixed()} beyond the license has no price and is not invoiced.`);
+      if (!isFinal) warnings.unshift('This month is not over: the preview covers usage so far.');
+      return {
+        billed: billed!,
+        lines: invoice.lines.map((l) => ({ ...l, feature: billed!.features.get(l.featureId)! })),
+        currency: invoice.currency,
+        subtotal: invoice.subtotal,
+        creditsApplied: invoice.creditsApplied,
+        total: invoice.total,
+        warnings,
+        isFinal,
+      };
+    },
+  }),
+);
+
+// ─── Mutations ────────────────────────────────────────────────────────────────────────────────
+// There is no `billing:write` scope yet; contract, credit and price mutations need `keys:manage`
+// (an administrator's scope) until one exists.
+
+const USER_ERROR = UserErrorRef;
+
+builder.prismaObject('CreditGrant', {
+  description: 'Credits per month: general add-on credits, or credits that come with private (1,000) or shield (3,000) spaces.',
+  fields: (t) => ({
+    kind: t.expose('kind', { type: CreditKindEnum }),
+    credits: t.expose('credits', { type: 'Decimal', description: 'Credits per month (prorated by days in force).' }),
+    startsAt: t.expose('startsAt', { type: 'DateTime' }),
+    endsAt: t.expose('endsAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+builder.prismaObject('Price', {
+  description: 'On-demand price of one unit of a feature, from a date. A month is billed at the price in force when it starts.',
+  fields: (t) => ({
+    feature: t.relation('feature'),
+    unitAmount: t.expose('unitAmount', { type: 'Decimal' }),
+    currency: t.exposeString('currency'),
+    validFrom: t.expose('validFrom', { type: 'DateTime' }),
+  }),
+});
+
+/** Features named by global id, in the caller's realm: ids → feature ids (undefined: not found). */
+async function featureIdOf(ctx: Context, globalId: string): Promise<string | undefined> {
+  let decoded: { typename: string; id: string };
+  try {
+    decoded = decodeId(globalId);
+  } catch {
+    return undefined;
+  }
+  if (decoded.typename !== 'Feature') return undefined;
+  const feature = await ctx.prisma.feature.findFirst({ where: { id: decoded.id, realmId: ctx.viewer.realmId }, select: { id: true } });
+  return feature?.id;
+}
+
+/** Whether a decimal fits a column of `scale` decimals and `integerDigits` before the point. */
+function fits(value: Decimal, integerDigits: number, scale: number): boolean {
+  return value.decimalPlaces() <= scale && value.abs().lessThan(dec(10).pow(integerDigits));
+}
+
+const LicenseInput = builder.inputType('LicenseInput', {
+  fields: (t) => ({
+    featureId: t.id({ required: true }),
+    quantityPerMonth: t.field({ type: 'Decimal', required: true }),
+  }),
+});
+
+const CreateContractInput = builder.inputType('CreateContractInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    startsAt: t.field({ type: 'DateTime', required: true }),
+    endsAt: t.field({ type: 'DateTime', required: true, description: 'Exclusive. A renewal starts where the previous contract ends.' }),
+    licenses: t.field({ type: [LicenseInput], required: true, defaultValue: [] }),
+  }),
+});
+
+interface ContractPayload {
+  contractId: string | null;
+  userErrors: UserError[];
+}
+const CreateContractPayload = builder.objectRef<ContractPayload>('CreateContractPayload').implement({
+  fields: (t) => ({
+    contract: t.field({
+      type: ContractNode,
+      nullable: true,
+      resolve: (p, _args, ctx) => (p.contractId ? ctx.prisma.contract.findUnique({ where: { id: p.contractId } }) : null),
+    }),
+    userErrors: t.field({ type: [USER_ERROR], resolve: (p) => p.userErrors as never }),
+  }),
+});
+
+builder.mutationField('createContract', (t) =>
+  t.field({
+    type: CreateContractPayload,
+    description:
+      'Creates a contract with its licenses (quantity per month per product). Contracts of a realm may not overlap; a renewal starts where the previous one ends. Needs `keys:manage` (there is no `billing:write` scope yet).',
+    authScopes: { keysManage: true },
+    args: { input: t.arg({ type: CreateContractInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const fail = (field: string[], code: string, message: string): ContractPayload => ({ contractId: null, userErrors: [userError(field, code, message)] });
+      const name = input.name.trim();
+      if (!name || name.length > 200) return fail(['input', 'name'], 'INVALID_NAME', 'A name of 1 to 200 characters is required.');
+      if (input.endsAt.getTime() <= input.startsAt.getTime()) return fail(['input', 'endsAt'], 'INVALID_RANGE', '`endsAt` must be after `startsAt`.');
+      const licenses: { featureId: string; quantityPerMonth: Decimal }[] = [];
+      for (const [i, license] of input.licenses.entries()) {
+        const quantity = dec(license.quantityPerMonth);
+        if (quantity.isNegative()) return fail(['input', 'licenses', String(i), 'quantityPerMonth'], 'INVALID_QUANTITY', 'A licensed quantity cannot be negative.');
+        if (!fits(quantity, 21, 9)) return fail(['input', 'licenses', String(i), 'quantityPerMonth'], 'INVALID_QUANTITY', 'A licensed quantity has at most 21 digits before the point and 9 after.');
+        const featureId = await featureIdOf(ctx, license.featureId);
+        if (!featureId) return fail(['input', 'licenses', String(i), 'featureId'], 'NOT_FOUND', 'No such feature.');
+        if (licenses.some((l) => l.featureId === featureId)) return fail(['input', 'licenses', String(i), 'featureId'], 'DUPLICATE_LICENSE', 'A contract licenses each product once.');
+        licenses.push({ featureId, quantityPerMonth: quantity });
+      }
+      return ctx.prisma.$transaction(async (tx) => {
+        const overlapping = await tx.contract.findFirst({
+          where: { realmId: ctx.viewer.realmId, startsAt: { lt: input.endsAt }, endsAt: { gt: input.startsAt } },
+          select: { name: true, startsAt: true, endsAt: true },
+        });
+        if (overlapping) {
+          return fail(['input', 'startsAt'], 'OVERLAPPING_CONTRACT', `Overlaps "${overlapping.name}" (${overlapping.startsAt.toISOString()} to ${overlapping.endsAt.toISOString()}).`);
+        }
+        const contract = await tx.contract.create({
+          data: { realmId: ctx.viewer.realmId, name, startsAt: input.startsAt, endsAt: input.endsAt, licenses: { create: licenses } },
+          select: { id: true },
+        });
+        return { contractId: contract.id, userErrors: [] };
+      });
+    },
+  }),
+);
+
+const CreateCreditGrantInput = builder.inputType('CreateCreditGrantInput', {
+  fields: (t) => ({
+    kind: t.field({ type: CreditKindEnum, required: true }),
+    credits: t.field({ type: 'Decimal', description: 'Credits per month. Give this or `spaces`.' }),
+    spaces: t.field({ type: 'Decimal', description: `PRIVATE_SPACE / SHIELD_SPACE only: spaces, turned into credits (× ${CREDITS_PER_SPACE.PRIVATE_SPACE} / × ${CREDITS_PER_SPACE.SHIELD_SPACE}).` }),
+    startsAt: t.field({ type: 'DateTime', required: true }),
+    endsAt: t.field({ type: 'DateTime', description: 'Exclusive; null: open-ended.' }),
+  }),
+});
+
+interface CreditGrantPayload {
+  creditGrantId: string | null;
+  userErrors: UserError[];
+}
+const CreateCreditGrantPayload = builder.objectRef<CreditGrantPayload>('CreateCreditGrantPayload').implement({
+  fields: (t) => ({
+    creditGrant: t.prismaField({
+      type: 'CreditGrant',
+      nullable: true,
+      resolve: (query, p, _args, ctx) => (p.creditGrantId ? ctx.prisma.creditGrant.findUnique({ ...query, where: { id: p.creditGrantId } }) : null),
+    }),
+    userErrors: t.field({ type: [USER_ERROR], resolve: (p) => p.userErrors as never }),
+  }),
+});
+
+builder.mutationField('createCreditGrant', (t) =>
+  t.field({
+    type: CreateCreditGrantPayload,
+    description: 'Grants credits per month: general add-on credits, or space credits (1 space = 1,000 credits, 1 shield space = 3,000). Needs `keys:manage` (there is no `billing:write` scope yet).',
+    authScopes: { keysManage: true },
+    args: { input: t.arg({ type: CreateCreditGrantInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const fail = (field: string[], code: string, message: string): CreditGrantPayload => ({ creditGrantId: null, userErrors: [userError(field, code, message)] });
+      if ((input.credits == null) === (input.spaces == null)) return fail(['input', 'credits'], 'INVALID_QUANTITY', 'Give either `credits` or `spaces`.');
+      let credits: Decimal;
+      if (input.spaces != null) {
+        if (input.kind === 'GENERAL') return fail(['input', 'spaces'], 'INVALID_QUANTITY', '`spaces` is for PRIVATE_SPACE and SHIELD_SPACE credits; give GENERAL credits in `credits`.');
+        const spaces = dec(input.spaces);
+        if (spaces.isNegative()) return fail(['input', 'spaces'], 'INVALID_QUANTITY', 'A number of spaces cannot be negative.');
+        credits = spaces.mul(CREDITS_PER_SPACE[input.kind]);
+      } else {
+        credits = dec(input.credits!);
+        if (credits.isNegative()) return fail(['input', 'credits'], 'INVALID_QUANTITY', 'Credits cannot be negative.');
+      }
+      if (!fits(credits, 21, 9)) return fail(['input', input.spaces != null ? 'spaces' : 'credits'], 'INVALID_QUANTITY', 'Credits have at most 21 digits before the point and 9 after.');
+      if (input.endsAt && input.endsAt.getTime() <= input.startsAt.getTime()) return fail(['input', 'endsAt'], 'INVALID_RANGE', '`endsAt` must be after `startsAt`.');
+      const grant = await ctx.prisma.creditGrant.create({
+        data: { realmId: ctx.viewer.realmId, kind: input.kind, credits, startsAt: input.startsAt, endsAt: input.endsAt ?? null },
+        select: { id: true },
+      });
+      return { creditGrantId: grant.id, userErrors: [] };
+    },
+  }),
+);
+
+const SetPriceInput = builder.inputType('SetPriceInput', {
+  fields: (t) => ({
+    featureId: t.id({ required: true }),
+    unitAmount: t.field({ type: 'Decimal', required: true, description: 'Price of one unit (at most 12 decimals).' }),
+    currency: t.string({ required: true, description: 'ISO 4217, e.g. "EUR"; one currency per realm.' }),
+    validFrom: t.field({ type: 'DateTime', required: true, description: 'A price set again for the same instant replaces it.' }),
+  }),
+});
+
+interface PricePayload {
+  priceId: string | null;
+  userErrors: UserError[];
+}
+const SetPricePayload = builder.objectRef<PricePayload>('SetPricePayload').implement({
+  fields: (t) => ({
+    price: t.prismaField({
+      type: 'Price',
+      nullable: true,
+      resolve: (query, p, _args, ctx) => (p.priceId ? ctx.prisma.price.findUnique({ ...query, where: { id: p.priceId } }) : null),
+    }),
+    userErrors: t.field({ type: [USER_ERROR], resolve: (p) => p.userErrors as never }),
+  }),
+});
+
+builder.mutationField('setPrice', (t) =>
+  t.field({
+    type: SetPricePayload,
+    description: 'Sets the on-demand price of a product from a date. Needs `keys:manage` (there is no `billing:write` scope yet).',
+    authScopes: { keysManage: true },
+    args: { input: t.arg({ type: SetPriceInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const fail = (field: string[], code: string, message: string): PricePayload => ({ priceId: null, userErrors: [userError(field, code, message)] });
+      const unitAmount = dec(input.unitAmount);
+      if (unitAmount.isNegative()) return fail(['input', 'unitAmount'], 'INVALID_PRICE', 'A price cannot be negative.');
+      if (!fits(unitAmount, 18, 12)) return fail(['input', 'unitAmount'], 'INVALID_PRICE', 'A price has at most 18 digits before the point and 12 after.');
+      if (!/^[A-Z]{3}$/.test(input.currency)) return fail(['input', 'currency'], 'INVALID_CURRENCY', 'A currency is an ISO 4217 code of three capital letters, e.g. "EUR".');
+      const featureId = await featureIdOf(ctx, input.featureId);
+      if (!featureId) return fail(['input', 'featureId'], 'NOT_FOUND', 'No such feature.');
+      const other = await ctx.prisma.price.findFirst({ where: { realmId: ctx.viewer.realmId, currency: { not: input.currency } }, select: { currency: true } });
+      if (other) return fail(['input', 'currency'], 'CURRENCY_MISMATCH', `This realm's prices are in ${other.currency}; a realm is billed in one currency.`);
+      const price = await ctx.prisma.price.upsert({
+        where: { featureId_validFrom: { featureId, validFrom: input.validFrom } },
+        create: { realmId: ctx.viewer.realmId, featureId, unitAmount, currency: input.currency, validFrom: input.validFrom },
+        update: { unitAmount, currency: input.currency },
+        select: { id: true },
+      });
+      return { priceId: price.id, userErrors: [] };
+    },
+  }),
+);
+
+// ─── Lists ────────────────────────────────────────────────────────────────────────────────────
+
+builder.prismaObjectField('Realm', 'creditGrants', (t) =>
+  t.relatedConnection('creditGrants', {
+    cursor: 'id',
+    totalCount: true,
+    description: 'Credit grants of the realm, by start date.',
+    authScopes: { billingRead: true },
+    query: () => ({ orderBy: [{ startsAt: 'asc' }, { id: 'asc' }] }),
+  }),
+);
+
+builder.prismaObjectField('Realm', 'prices', (t) =>
+  t.relatedConnection('prices', {
+    cursor: 'id',
+    totalCount: true,
+    description: 'On-demand prices of the realm, by date.',
+    authScopes: { billingRead: true },
+    query: () => ({ orderBy: [{ validFrom: 'asc' }, { id: 'asc' }] }),
+  }),
+);

@@ -1,0 +1,226 @@
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useUsageExportEndpoints } from '../src/exports/http.js';
+import { encodeId } from '../src/global-id.js';
+import { createApp } from '../src/yoga.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { createUsageRealm, insertUsage } from './helpers/usage-fixture.js';
+import { listenOnFreePort, projectRoot } from './server/server-process.js';
+
+// A real listening gateway (node:http + the app with the export endpoints) and the real CLI
+// (bin/usage-gateway) as a child process.
+
+const BIN = path.join(projectRoot, 'bin', 'usage-gateway');
+const SALES = 'Sales, "EMEA"';
+const LONG = 'leaf with a very long name that goes on and on';
+
+let db: TestDatabase;
+let realm: Awaited<ReturnType<typeof createUsageRealm>>;
+let listening: Awaited<ReturnType<typeof listenOnFreePort>> | undefined;
+let url: string;
+/** Yesterday (UTC, the realm's time zone) and its month. */
+let day: string;
+let month: string;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], key: string | null = realm.admin.key): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, USAGE_GATEWAY_URL: url };
+  delete env.USAGE_GATEWAY_KEY;
+  if (key) env.USAGE_GATEWAY_KEY = key;
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const daily = (...args: string[]) => cli(['usage:daily', '--start-date', day, '--end-date', day, ...args]);
+const lines = (text: string) => text.trimEnd().split(/\r?\n/);
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  realm = await createUsageRealm(db.prisma, 'UTC');
+  await db.prisma.workspace.update({ where: { id: realm.tree.right.id }, data: { name: SALES } });
+  await db.prisma.workspace.update({ where: { id: realm.tree.leaf.id }, data: { name: LONG } });
+  const yesterday = new Date(Date.now() - 86_400_000);
+  day = yesterday.toISOString().slice(0, 10);
+  month = day.slice(0, 7);
+  const hour = new Date(`${day}T10:00:00Z`);
+  const features = Object.fromEntries(Object.entries(realm.features).map(([k, f]) => [k, f.id]));
+  const { left, leaf, right } = realm.tree;
+  await insertUsage(db.prisma, realm.realm.id, features, [
+    { feature: 'tx', hour, workspaceId: left.id, appId: realm.apps[0]!.id, quantity: '12.5' },
+    { feature: 'tx', hour, workspaceId: right.id, appId: realm.apps[1]!.id, quantity: '3' },
+    { feature: 'spaces', hour, workspaceId: right.id, appId: realm.apps[1]!.id, quantity: '2' },
+    { feature: 'req', hour, workspaceId: leaf.id, quantity: '40' },
+  ]);
+  const app = createApp({ prisma: db.prisma, plugins: [useUsageExportEndpoints({ prisma: db.prisma })] });
+  listening = await listenOnFreePort(app);
+  url = listening.url;
+});
+
+afterAll(async () => {
+  await listening?.close();
+  await db?.destroy();
+});
+
+describe('usage:daily and usage:monthly', () => {
+  it('print an aligned table, long cells cut unless --no-truncate', async () => {
+    const run = await daily();
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const table = lines(run.stdout);
+    expect(table[0]).toMatch(/^date\s+team\s+app\s+product\s+unit\s+quantity$/);
+    expect(table).toHaveLength(5);
+    // Columns line up: each header starts where its cells start; quantities are right-aligned.
+    const at = (name: string) => table[0]!.indexOf(name);
+    for (const line of table.slice(1)) {
+      expect(line.slice(0, 10)).toBe(day);
+      expect(line[at('team') - 1]).toBe(' ');
+      expect(line[at('team')]).not.toBe(' ');
+    }
+    const width = table[0]!.length;
+    expect(table.slice(1).every((line) => line.length === width)).toBe(true);
+    expect(table.map((line) => line.trim().split(/\s+/).at(-1))).toEqual(['quantity', '40', '12.5', '2', '3']);
+    expect(run.stdout).not.toContain(LONG);
+    expect(run.stdout).toContain('leaf with a very long name that…');
+    expect(run.stdout).toContain(SALES);
+
+    const full = await daily('--no-truncate');
+    expect(full.stdout).toContain(LONG);
+  });
+
+  it('--csv prints every column, quoted per RFC 4180', async () => {
+    const run = await daily('--csv');
+    expect(run.code).toBe(0);
+    const right = encodeId('Workspace', realm.tree.right.id);
+    const app1 = encodeId('App', realm.apps[1]!.id);
+    expect(run.stdout.split('\r\n')[0]).toBe('date,team_id,team,app_id,app,product,unit,quantity');
+    expect(run.stdout).toContain(`${day},${right},"Sales, ""EMEA""",${app1},app 1,tx,TRANSACTION,3\r\n`);
+    expect(parse(run.stdout, { columns: true })).toHaveLength(4);
+  });
+
+  it('--columns, --sort -quantity and --no-header', async () => {
+    const run = await daily('--columns', 'team,product,quantity', '--sort', '-quantity', '--no-header', '--csv');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe([`${LONG},req,40`, 'left,tx,12.5', `"${SALES.replace(/"/g, '""')}",tx,3`, `"${SALES.replace(/"/g, '""')}",spaces,2`, ''].join('\r\n'));
+    const sorted = await daily('--columns', 'product,quantity', '--sort', 'product,-quantity');
+    expect(lines(sorted.stdout).map((line) => line.split(/\s+/))).toEqual([
+      ['product', 'quantity'],
+      ['req', '40'],
+      ['spaces', '2'],
+      ['tx', '12.5'],
+      ['tx', '3'],
+    ]);
+  });
+
+  it('--filter matches part of a value, case-insensitively, every filter; --team matches a whole name', async () => {
+    const run = await daily('--filter', 'product=TX', '--filter', 'team=sal', '--columns', 'team,product,quantity', '--csv', '--no-header');
+    expect(run.stdout).toBe(`"Sales, ""EMEA""",tx,3\r\n`);
+    const team = await daily('--team', 'LEFT', '--columns', 'team,quantity', '--csv', '--no-header');
+    expect(team.stdout).toBe('left,12.5\r\n');
+    const none = await daily('--team', 'lef', '--csv');
+    expect(none.stdout).toBe('date,team_id,team,app_id,app,product,unit,quantity\r\n');
+  });
+
+  it('usage:monthly reads a month (and a range of months)', async () => {
+    const run = await cli(['usage:monthly', '--month', month, '--columns', 'month,team,product,quantity', '--sort', 'quantity', '--csv']);
+    expect(run.code).toBe(0);
+    expect(parse(run.stdout, { columns: true })).toEqual([
+      { month, team: SALES, product: 'spaces', quantity: '2' },
+      { month, team: SALES, product: 'tx', quantity: '3' },
+      { month, team: 'left', product: 'tx', quantity: '12.5' },
+      { month, team: LONG, product: 'req', quantity: '40' },
+    ]);
+    const range = await cli(['usage:monthly', '--start-date', month, '--end-date', month, '--csv', '--no-header']);
+    expect(lines(range.stdout)).toHaveLength(4);
+  });
+
+  it('unknown columns and sort fields are an error (exit 1) before anything is fetched', async () => {
+    const column = await daily('--columns', 'team,bogus');
+    expect(column.code).toBe(1);
+    expect(column.stdout).toBe('');
+    expect(column.stderr).toBe('error: unknown column "bogus"; the columns are date, team_id, team, app_id, app, product, unit, quantity\n');
+    const sort = await cli(['usage:monthly', '--sort', '-cost']);
+    expect(sort.code).toBe(1);
+    expect(sort.stderr).toMatch(/^error: unknown sort field "cost"; the columns are month, /);
+    const filter = await daily('--filter', 'nope');
+    expect(filter.code).toBe(1);
+    expect(filter.stderr).toMatch(/must be name=value/);
+  });
+
+  it("the gateway's refusals are one line on stderr, exit 1", async () => {
+    const early = await cli(['usage:daily', '--start-date', '2020-01-01', '--end-date', '2020-01-02']);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/^error: the gateway answered 400 Bad Request: A daily export starts at most 6 months ago/);
+    const unauthenticated = await cli(['usage:monthly'], 'ugw_00000000_nope');
+    expect(unauthenticated.code).toBe(1);
+    expect(unauthenticated.stderr).toMatch(/^error: the gateway answered 401 Unauthorized/);
+  });
+});
+
+describe('keys:create, keys:list, keys:revoke', () => {
+  it('creates a key (secret printed once), lists it, revokes it', async () => {
+    const created = await cli(['keys:create', '--name', 'reporting', '--scopes', 'usage:read', '--workspace', encodeId('Workspace', realm.tree.left.id)]);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    const secret = /^secret: +(\S+)$/m.exec(created.stdout)?.[1];
+    const id = /^id: +(\S+)$/m.exec(created.stdout)?.[1];
+    expect(secret).toMatch(/^ugw_[0-9a-f]{8}_/);
+    expect(created.stdout).toContain('shown this once');
+
+    // The new key works, and sees its workspace's subtree only.
+    const scoped = await cli(['usage:daily', '--start-date', day, '--end-date', day, '--columns', 'team', '--csv', '--no-header'], secret!);
+    expect(scoped.code).toBe(0);
+    expect(lines(scoped.stdout).sort()).toEqual([LONG, 'left'].sort());
+
+    const listed = await cli(['keys:list']);
+    expect(listed.code).toBe(0);
+    expect(lines(listed.stdout)[0]).toMatch(/^id\s+name\s+prefix\s+scopes\s+created\s+last_used\s+revoked$/);
+    const row = lines(listed.stdout).find((line) => line.startsWith(id!));
+    expect(row).toContain('reporting');
+    expect(row).toContain(secret!.slice(0, 12));
+    expect(listed.stdout).not.toContain(secret!);
+
+    const revoked = await cli(['keys:revoke', id!]);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toMatch(/^revoked API key "reporting"/);
+    const after = await cli(['usage:monthly'], secret!);
+    expect(after.code).toBe(1);
+    expect(after.stderr).toMatch(/401/);
+    const relisted = await cli(['keys:list']);
+    expect(lines(relisted.stdout).find((line) => line.startsWith(id!))).toMatch(/\d{4}-\d{2}-\d{2}T\S+Z$/);
+  });
+
+  it('reports what the gateway refuses', async () => {
+    const bad = await cli(['keys:create', '--name', 'x', '--scopes', 'everything']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^error: .+/);
+    const missing = await cli(['keys:revoke', encodeId('ApiKey', '00000000-0000-0000-0000-000000000000')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^error: No such API key/);
+    const noName = await cli(['keys:create', '--scopes', 'usage:read']);
+    expect(noName.code).toBe(1);
+    expect(noName.stderr).toMatch(/--name/);
+  });
+
+  it('--help on every command', async () => {
+    for (const command of ['usage:monthly', 'usage:daily', 'keys:create', 'keys:list', 'keys:revoke']) {
+      const run = await cli([command, '--help'], null);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(new RegExp(`^Usage: usage-gateway ${command}`));
+    }
+  });
+});
