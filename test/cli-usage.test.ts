@@ -148,22 +148,22 @@ describe('usage:daily and usage:monthly', () => {
     expect(lines(range.stdout)).toHaveLength(4);
   });
 
-  it('unknown columns and sort fields are an error (exit 1) before anything is fetched', async () => {
+  it('unknown columns and sort fields are an error (one line on stderr, exit 2) before anything is fetched', async () => {
     const column = await daily('--columns', 'team,bogus');
-    expect(column.code).toBe(1);
+    expect(column.code).toBe(2);
     expect(column.stdout).toBe('');
     expect(column.stderr).toBe('error: unknown column "bogus"; the columns are date, team_id, team, app_id, app, product, unit, quantity\n');
     const sort = await cli(['usage:monthly', '--sort', '-cost']);
-    expect(sort.code).toBe(1);
+    expect(sort.code).toBe(2);
     expect(sort.stderr).toMatch(/^error: unknown sort field "cost"; the columns are month, /);
     const filter = await daily('--filter', 'nope');
-    expect(filter.code).toBe(1);
+    expect(filter.code).toBe(2);
     expect(filter.stderr).toMatch(/must be name=value/);
   });
 
-  it("the gateway's refusals are one line on stderr, exit 1", async () => {
+  it("the gateway's refusals are one line on stderr: exit 2 for a bad request, 1 otherwise", async () => {
     const early = await cli(['usage:daily', '--start-date', '2020-01-01', '--end-date', '2020-01-02']);
-    expect(early.code).toBe(1);
+    expect(early.code).toBe(2);
     expect(early.stderr).toMatch(/^error: the gateway answered 400 Bad Request: A daily export starts at most 6 months ago/);
     const unauthenticated = await cli(['usage:monthly'], 'ugw_00000000_nope');
     expect(unauthenticated.code).toBe(1);
@@ -206,13 +206,13 @@ describe('keys:create, keys:list, keys:revoke', () => {
 
   it('reports what the gateway refuses', async () => {
     const bad = await cli(['keys:create', '--name', 'x', '--scopes', 'everything']);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error: .+/);
     const missing = await cli(['keys:revoke', encodeId('ApiKey', '00000000-0000-0000-0000-000000000000')]);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^error: No such API key/);
     const noName = await cli(['keys:create', '--scopes', 'usage:read']);
-    expect(noName.code).toBe(1);
+    expect(noName.code).toBe(2);
     expect(noName.stderr).toMatch(/--name/);
   });
 

@@ -119,10 +119,10 @@ describe('usage-gateway CLI', () => {
     expect(await db.prisma.usageEvent.count({ where: { idempotencyKey: 'never' } })).toBe(0);
   });
 
-  it('exits 1 with a clear line when there is no key, no file or no gateway', async () => {
+  it('exits with a clear line: 2 for wrong input (no key, an empty file), 1 when a file or the gateway cannot be reached', async () => {
     const file = writeEvents('two.ndjson', [event('nobody')]);
     const noKey = await cli(['ingest', file, '--url', url]);
-    expect(noKey.code).toBe(1);
+    expect(noKey.code).toBe(2);
     expect(noKey.stderr).toMatch(/^error: no API key: pass --key <key> or set USAGE_GATEWAY_KEY/);
 
     const noFile = await cli(['ingest', path.join(dir, 'missing.ndjson'), '--url', url, '--key', realm.admin.key]);
@@ -132,7 +132,7 @@ describe('usage-gateway CLI', () => {
     const emptyFile = path.join(dir, 'empty.ndjson');
     writeFileSync(emptyFile, '');
     const empty = await cli(['ingest', emptyFile, '--url', url, '--key', realm.admin.key]);
-    expect(empty.code).toBe(1);
+    expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/^error: the gateway answered 400 Bad Request: The body is empty/);
 
     const closedPort = await freePort();

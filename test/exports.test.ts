@@ -1,3 +1,4 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useUsageExportEndpoints } from '../src/exports/http.js';
@@ -116,6 +117,29 @@ describe('GET /exports/usage/monthly.csv', () => {
       ['leaf', '', 'rows', '3'],
       ['left', 'app 0', 'tx', '5.25'],
     ]);
+  });
+});
+
+/**
+ * The exact bytes of an export, with the (random) ids replaced by the names of what they identify,
+ * against a committed file in test/golden/. `UPDATE_GOLDEN=1 npm test` rewrites the files.
+ */
+function expectGolden(text: string, file: string) {
+  let stable = text;
+  for (const [name, id] of Object.entries(ids())) stable = stable.replaceAll(id, `{${name}}`);
+  const url = new URL(`./golden/${file}`, import.meta.url);
+  if (process.env.UPDATE_GOLDEN) {
+    mkdirSync(new URL('./golden/', import.meta.url), { recursive: true });
+    writeFileSync(url, stable);
+  }
+  expect(existsSync(url), `${file} is missing: run UPDATE_GOLDEN=1 npm test`).toBe(true);
+  expect(stable).toBe(readFileSync(url, 'utf8'));
+}
+
+describe('golden files', () => {
+  it('the monthly and daily CSV exports match test/golden byte for byte', async () => {
+    expectGolden((await get('/exports/usage/monthly.csv?month=2026-03')).text, 'usage-monthly-2026-03.csv');
+    expectGolden((await get('/exports/usage/daily.csv?start=2026-03-01&end=2026-03-05')).text, 'usage-daily-2026-03-01_2026-03-05.csv');
   });
 });
 

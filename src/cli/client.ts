@@ -7,7 +7,10 @@ import { Option, type Command } from 'commander';
 
 export const DEFAULT_URL = 'http://localhost:4000';
 
-/** A failure the user can act on: printed as `error: <message>`, exit code 1 (or `exitCode`). */
+/**
+ * A failure the user can act on: printed as `error: <message>`. Exit code 2 for input that is
+ * wrong (options, columns, dates — also when the gateway says BAD_USER_INPUT), 1 for everything else.
+ */
 export class CliError extends Error {
   override name = 'CliError';
   constructor(
@@ -16,6 +19,13 @@ export class CliError extends Error {
   ) {
     super(message);
   }
+}
+
+export const BAD_INPUT_EXIT_CODE = 2;
+
+/** The command was called wrongly: exit code 2. */
+export function badInput(message: string): CliError {
+  return new CliError(message, BAD_INPUT_EXIT_CODE);
 }
 
 export interface GatewayOptions {
@@ -41,13 +51,13 @@ export function gatewayFrom(options: GatewayOptions): Gateway {
   try {
     base = new URL(options.url);
   } catch {
-    throw new CliError(`--url "${options.url}" is not a URL; pass something like ${DEFAULT_URL}`);
+    throw badInput(`--url "${options.url}" is not a URL; pass something like ${DEFAULT_URL}`);
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-    throw new CliError(`--url must be an http:// or https:// URL (got "${options.url}")`);
+    throw badInput(`--url must be an http:// or https:// URL (got "${options.url}")`);
   }
   const key = options.key?.trim();
-  if (!key) throw new CliError('no API key: pass --key <key> or set USAGE_GATEWAY_KEY');
+  if (!key) throw badInput('no API key: pass --key <key> or set USAGE_GATEWAY_KEY');
   return {
     base,
     key,
@@ -81,7 +91,7 @@ export async function serverMessage(response: Response): Promise<string> {
 export async function httpError(response: Response): Promise<CliError> {
   const message = await serverMessage(response);
   const reason = response.statusText || STATUS_CODES[response.status];
-  return new CliError(`the gateway answered ${response.status}${reason ? ` ${reason}` : ''}: ${message}`);
+  return new CliError(`the gateway answered ${response.status}${reason ? ` ${reason}` : ''}: ${message}`, response.status === 400 ? BAD_INPUT_EXIT_CODE : 1);
 }
 
 /** A fetch that failed before any answer (refused, unknown host, reset) as a CliError. */

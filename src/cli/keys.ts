@@ -4,7 +4,7 @@
  * `keys:manage` scope.
  */
 import type { Command } from 'commander';
-import { addGatewayOptions, CliError, gatewayFrom, httpError, networkError, type Gateway, type GatewayOptions } from './client.js';
+import { addGatewayOptions, badInput, CliError, gatewayFrom, httpError, networkError, type Gateway, type GatewayOptions } from './client.js';
 import { formatTable } from './usage.js';
 
 interface GraphQLAnswer<T> {
@@ -58,7 +58,7 @@ const KEY_FIELDS = 'id name prefix scopes createdAt lastUsedAt revokedAt';
 
 function checkPayload(payload: KeyPayload): ApiKeyFields {
   const problem = payload.userErrors[0];
-  if (problem) throw new CliError(`${problem.message}${problem.field.length ? ` (${problem.field.join('.')}, ${problem.code})` : ` (${problem.code})`}`);
+  if (problem) throw badInput(`${problem.message}${problem.field.length ? ` (${problem.field.join('.')}, ${problem.code})` : ` (${problem.code})`}`);
   if (!payload.apiKey) throw new CliError('the gateway answered without the key');
   return payload.apiKey;
 }
@@ -74,7 +74,7 @@ export async function runCreate(options: CreateOptions): Promise<void> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  if (scopes.length === 0) throw new CliError('--scopes needs at least one scope, e.g. --scopes usage:read');
+  if (scopes.length === 0) throw badInput('--scopes needs at least one scope, e.g. --scopes usage:read');
   const gateway = gatewayFrom(options);
   const data = await graphqlRequest<{ createApiKey: KeyPayload }>(
     gateway,

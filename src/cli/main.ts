@@ -4,7 +4,7 @@
  * `--url` / `--key` through ./client.ts.
  */
 import { Command, CommanderError } from 'commander';
-import { CliError } from './client.js';
+import { BAD_INPUT_EXIT_CODE, CliError } from './client.js';
 import { registerIngest } from './ingest.js';
 import { registerKeys } from './keys.js';
 import { registerUsage } from './usage.js';
@@ -32,8 +32,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // --help and --version exit 0; parse errors were already printed by commander.
-      return error.exitCode;
+      // --help and --version exit 0; parse errors (printed by commander) are wrong input: 2.
+      return error.exitCode === 0 ? 0 : BAD_INPUT_EXIT_CODE;
     }
     if (error instanceof CliError) {
       process.stderr.write(`error: ${error.message}\n`);

@@ -6,7 +6,7 @@
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { Option, type Command } from 'commander';
-import { addGatewayOptions, CliError, gatewayFrom, httpError, networkError, type Gateway, type GatewayOptions } from './client.js';
+import { addGatewayOptions, badInput, CliError, gatewayFrom, httpError, networkError, type Gateway, type GatewayOptions } from './client.js';
 
 export type UsageKind = 'monthly' | 'daily';
 
@@ -47,13 +47,13 @@ function splitList(raw: string): string[] {
 }
 
 function unknownNames(kind: UsageKind, names: string[], what: string): never {
-  throw new CliError(`unknown ${what} ${names.map((n) => `"${n}"`).join(', ')}; the columns are ${USAGE_COLUMNS[kind].join(', ')}`);
+  throw badInput(`unknown ${what} ${names.map((n) => `"${n}"`).join(', ')}; the columns are ${USAGE_COLUMNS[kind].join(', ')}`);
 }
 
 export function parseColumns(kind: UsageKind, raw: string | undefined, csv: boolean): string[] {
   if (raw === undefined) return [...(csv ? USAGE_COLUMNS : TABLE_COLUMNS)[kind]];
   const columns = splitList(raw);
-  if (columns.length === 0) throw new CliError('--columns needs at least one column');
+  if (columns.length === 0) throw badInput('--columns needs at least one column');
   const unknown = columns.filter((c) => !USAGE_COLUMNS[kind].includes(c));
   if (unknown.length) unknownNames(kind, unknown, unknown.length > 1 ? 'columns' : 'column');
   return columns;
@@ -70,7 +70,7 @@ export function parseSort(kind: UsageKind, raw: string | undefined): SortKey[] {
     const descending = part.startsWith('-') || part.startsWith('−');
     return { column: descending ? part.slice(1) : part.replace(/^\+/, ''), descending };
   });
-  if (keys.length === 0) throw new CliError('--sort needs at least one column, e.g. --sort -quantity,team');
+  if (keys.length === 0) throw badInput('--sort needs at least one column, e.g. --sort -quantity,team');
   const unknown = keys.filter((k) => !USAGE_COLUMNS[kind].includes(k.column)).map((k) => k.column);
   if (unknown.length) unknownNames(kind, unknown, unknown.length > 1 ? 'sort fields' : 'sort field');
   return keys;
@@ -84,7 +84,7 @@ export interface Filter {
 export function parseFilters(kind: UsageKind, raw: string[]): Filter[] {
   return raw.map((entry) => {
     const at = entry.indexOf('=');
-    if (at <= 0) throw new CliError(`--filter "${entry}" must be name=value, e.g. --filter team=sales`);
+    if (at <= 0) throw badInput(`--filter "${entry}" must be name=value, e.g. --filter team=sales`);
     const column = entry.slice(0, at).trim();
     if (!USAGE_COLUMNS[kind].includes(column)) unknownNames(kind, [column], 'filter field');
     return { column, value: entry.slice(at + 1) };
@@ -166,14 +166,14 @@ export function monthsBetween(start: string, end: string): string[] {
   const month = (raw: string, flag: string) => {
     const match = MONTH.exec(raw.slice(0, 7));
     if (!match || !(raw.length === 7 || /^\d{4}-\d{2}-\d{2}$/.test(raw)) || Number(match[2]) < 1 || Number(match[2]) > 12) {
-      throw new CliError(`${flag} "${raw}" must be a month as YYYY-MM (or a date as YYYY-MM-DD)`);
+      throw badInput(`${flag} "${raw}" must be a month as YYYY-MM (or a date as YYYY-MM-DD)`);
     }
     return Number(match[1]) * 12 + Number(match[2]) - 1;
   };
   const from = month(start, '--start-date');
   const to = month(end, '--end-date');
-  if (to < from) throw new CliError(`--end-date ${end} is before --start-date ${start}`);
-  if (to - from >= 12) throw new CliError('the monthly export covers the last 12 months: ask for 12 months at most');
+  if (to < from) throw badInput(`--end-date ${end} is before --start-date ${start}`);
+  if (to - from >= 12) throw badInput('the monthly export covers the last 12 months: ask for 12 months at most');
   const months: string[] = [];
   for (let m = from; m <= to; m++) months.push(`${Math.floor(m / 12)}-${String((m % 12) + 1).padStart(2, '0')}`);
   return months;
@@ -204,7 +204,7 @@ export async function runUsage(kind: UsageKind, options: UsageOptions): Promise<
   const filters = parseFilters(kind, options.filter ?? []);
   let requests: Array<Record<string, string | undefined>>;
   if (kind === 'monthly') {
-    if (options.month && (options.startDate || options.endDate)) throw new CliError('give --month or --start-date/--end-date, not both');
+    if (options.month && (options.startDate || options.endDate)) throw badInput('give --month or --start-date/--end-date, not both');
     if (options.startDate || options.endDate) {
       const start = options.startDate ?? options.endDate!;
       requests = monthsBetween(start, options.endDate ?? start).map((month) => ({ month }));
@@ -212,7 +212,7 @@ export async function runUsage(kind: UsageKind, options: UsageOptions): Promise<
       requests = [{ month: options.month }];
     }
   } else {
-    if (options.month) throw new CliError('usage:daily takes --start-date and --end-date; --month is for usage:monthly');
+    if (options.month) throw badInput('usage:daily takes --start-date and --end-date; --month is for usage:monthly');
     requests = [{ start: options.startDate, end: options.endDate }];
   }
   const gateway = gatewayFrom(options);
