@@ -3,6 +3,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import { decodeId } from '../global-id.js';
 import { floorToHour } from '../usage/time.js';
 import { dimensionKey } from '../usage/dimension-key.js';
+import { afterBatchCommitted } from '../quota/evaluate.js';
 import {
   contentHashOf,
   DIMENSION_FIELDS,
@@ -384,10 +385,12 @@ export async function ingestBatch(prisma: PrismaClient, target: IngestTarget, ra
           };
           for (const item of conflicting) compare(item, stored.get(item.event.idempotencyKey));
           for (const item of repeats) compare(item, firstByKey.get(item.event.idempotencyKey)!.event.contentHash === item.event.contentHash ? item.event.contentHash : undefined);
-          return { accepted: fresh.length, duplicates, mismatches };
+          return { accepted: fresh.length, duplicates, mismatches, touched: fresh.map((c) => ({ featureId: c.event.featureId, hour: c.event.hour })) };
         },
         { timeout: 120_000, maxWait: 60_000 },
       );
+      // After the commit, outside the transaction: quota rules and alerts (never fails the ingestion).
+      if (result.touched.length) await afterBatchCommitted(prisma, target.realmId, result.touched, now);
       return {
         accepted: result.accepted,
         duplicates: result.duplicates,

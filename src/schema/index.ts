@@ -15,5 +15,6 @@ import './ingest.js';
 import './api-key-mutations.js';
 import './billing.js';
 import './exports.js';
+import './quota.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,0 +1,166 @@
+import { DateTime } from 'luxon';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import { billingMonth, monthOf } from '../billing/calendar.js';
+import { dec, roundQuantity, ZERO, type Decimal } from '../billing/decimal.js';
+import { licensedForMonth } from '../billing/proration.js';
+import { HOUR_MS } from '../usage/time.js';
+import { scheduleDelivery } from './delivery.js';
+
+export type QuotaPeriod = 'DAY' | 'MONTH';
+
+/** Late usage may still raise an alert for a period up to this long after the period ended. */
+export const LATE_ALERT_WINDOW_MS = 48 * HOUR_MS;
+
+/** One hour of one feature that a committed batch added usage to. */
+export interface TouchedHour {
+  featureId: string;
+  hour: Date;
+}
+
+export interface PeriodRange {
+  from: Date;
+  to: Date;
+}
+
+export function periodOf(instant: Date, period: QuotaPeriod, timeZone: string): PeriodRange {
+  const unit = period === 'DAY' ? 'day' : 'month';
+  const start = DateTime.fromJSDate(instant, { zone: timeZone }).startOf(unit);
+  return { from: start.toJSDate(), to: start.plus({ [`${unit}s`]: 1 }).toJSDate() };
+}
+
+/** Whether usage of this hour arrives late: the hour ended longer ago than the feature's arrival delay. */
+export function isLate(hour: Date, arrivalDelaySeconds: number, now: Date): boolean {
+  return hour.getTime() + HOUR_MS + arrivalDelaySeconds * 1000 < now.getTime();
+}
+
+type Contracts = { startsAt: Date; endsAt: Date; licenses: { featureId: string; quantityPerMonth: Decimal }[] }[];
+
+/**
+ * Licensed quantity for a period: MONTH is the month's prorated license (as billed); DAY is the
+ * monthly quantity of the contracts in force at the day's local midnight, divided by the days of
+ * its month. null: no license.
+ */
+export function licensedForPeriod(featureId: string, period: QuotaPeriod, range: PeriodRange, timeZone: string, contracts: Contracts): Decimal | null {
+  const relevant = contracts.filter((c) => c.licenses.some((l) => l.featureId === featureId));
+  if (period === 'MONTH') {
+    const quantity = licensedForMonth(billingMonth(monthOf(range.from, timeZone), timeZone), timeZone, relevant).get(featureId);
+    return quantity && quantity.greaterThan(0) ? quantity : null;
+  }
+  const t = range.from.getTime();
+  const inForce = relevant.filter((c) => c.startsAt.getTime() <= t && t < c.endsAt.getTime());
+  if (!inForce.length) return null;
+  const days = billingMonth(monthOf(range.from, timeZone), timeZone).days;
+  let total = ZERO;
+  for (const c of inForce) for (const l of c.licenses) if (l.featureId === featureId) total = total.plus(dec(l.quantityPerMonth));
+  return total.greaterThan(0) ? roundQuantity(total.div(days)) : null;
+}
+
+/** A feature's usage over a period, by its aggregation (as the usage and billing reports compute it). */
+export async function periodUsage(prisma: PrismaClient, realmId: string, featureId: string, aggregation: string, range: PeriodRange): Promise<Decimal> {
+  const params = [realmId, featureId, range.from.toISOString(), range.to.toISOString()];
+  if (aggregation === 'UNIQUE_COUNT') {
+    const [row] = await prisma.$queryRawUnsafe<{ q: string }[]>(
+      `SELECT COUNT(DISTINCT k."key")::text AS q FROM "UsageUniqueKey" k
+       WHERE k."realmId" = $1::uuid AND k."featureId" = $2::uuid AND k."hour" >= $3::timestamptz AND k."hour" < $4::timestamptz`,
+      ...params,
+    );
+    return dec(row?.q ?? '0');
+  }
+  const [row] = await prisma.$queryRawUnsafe<{ q: string | null }[]>(
+    `WITH hourly AS (
+       SELECT u."hour", SUM(u."quantity") AS quantity FROM "UsageHourly" u
+       WHERE u."realmId" = $1::uuid AND u."featureId" = $2::uuid AND u."hour" >= $3::timestamptz AND u."hour" < $4::timestamptz
+       GROUP BY 1)
+     SELECT (CASE $5::text
+       WHEN 'MAX' THEN MAX(quantity)
+       WHEN 'LATEST' THEN (array_agg(quantity ORDER BY "hour" DESC))[1]
+       ELSE SUM(quantity) END)::text AS q FROM hourly`,
+    ...params,
+    aggregation,
+  );
+  return dec(row?.q ?? '0');
+}
+
+/**
+ * Checks the quota rules of the features a committed batch touched, for the periods it touched,
+ * and creates an alert for each rule crossed for the first time in a period (one per rule and
+ * period, by a unique constraint), then starts webhook deliveries in the background.
+ */
+export async function evaluateQuotas(prisma: PrismaClient, realmId: string, touched: readonly TouchedHour[], now: Date): Promise<number> {
+  if (!touched.length) return 0;
+  const featureIds = [...new Set(touched.map((t) => t.featureId))];
+  const rules = await prisma.quotaRule.findMany({ where: { realmId, featureId: { in: featureIds } }, include: { feature: true } });
+  if (!rules.length) return 0;
+  const realm = await prisma.realm.findUniqueOrThrow({ where: { id: realmId }, select: { timeZone: true } });
+  const timeZone = realm.timeZone;
+  let contracts: Contracts | null = null;
+  const usageCache = new Map<string, Promise<Decimal>>();
+  let created = 0;
+
+  for (const rule of rules) {
+    // Periods this batch touched for the rule's feature, with whether any of its hours came late.
+    const periods = new Map<number, { range: PeriodRange; late: boolean }>();
+    for (const t of touched) {
+      if (t.featureId !== rule.featureId) continue;
+      const range = periodOf(t.hour, rule.period, timeZone);
+      if (range.to.getTime() + LATE_ALERT_WINDOW_MS < now.getTime()) continue; // too old to alert on
+      const late = isLate(t.hour, rule.feature.arrivalDelaySeconds, now);
+      const entry = periods.get(range.from.getTime());
+      if (entry) entry.late ||= late;
+      else periods.set(range.from.getTime(), { range, late });
+    }
+    for (const { range, late } of periods.values()) {
+      const existing = await prisma.alert.findUnique({ where: { ruleId_periodStart: { ruleId: rule.id, periodStart: range.from } }, select: { id: true } });
+      if (existing) continue;
+      let threshold: Decimal;
+      if (rule.thresholdQuantity) threshold = dec(rule.thresholdQuantity);
+      else {
+        contracts ??= await prisma.contract.findMany({ where: { realmId }, select: { startsAt: true, endsAt: true, licenses: { select: { featureId: true, quantityPerMonth: true } } } });
+        const licensed = licensedForPeriod(rule.featureId, rule.period, range, timeZone, contracts);
+        if (!licensed) continue;
+        threshold = roundQuantity(licensed.mul(dec(rule.thresholdPercent!)).div(100));
+      }
+      const cacheKey = `${rule.featureId}|${range.from.getTime()}|${range.to.getTime()}`;
+      let usage = usageCache.get(cacheKey);
+      if (!usage) usageCache.set(cacheKey, (usage = periodUsage(prisma, realmId, rule.featureId, rule.feature.aggregation, range)));
+      const quantity = await usage;
+      if (quantity.lessThan(threshold)) continue;
+      const what = rule.thresholdPercent ? `${dec(rule.thresholdPercent).toFixed()} % of the license (${threshold.toFixed()})` : threshold.toFixed();
+      const periodName = rule.period === 'DAY' ? DateTime.fromJSDate(range.from, { zone: timeZone }).toFormat('yyyy-MM-dd') : monthOf(range.from, timeZone);
+      const message = `${late ? 'Late usage crossed' : 'Usage crossed'} the ${rule.period === 'DAY' ? 'daily' : 'monthly'} quota of "${rule.feature.key}" for ${periodName}: ${quantity.toFixed()} ≥ ${what}.`;
+      const [alert] = await prisma.alert.createManyAndReturn({
+        data: [{ realmId, ruleId: rule.id, periodStart: range.from, periodEnd: range.to, quantity, threshold, crossedAt: now, late, message }],
+        skipDuplicates: true,
+      });
+      if (!alert) continue; // another batch got there first
+      created++;
+      if (rule.webhookUrl && rule.webhookSecret) {
+        scheduleDelivery(prisma, alert.id, rule.webhookUrl, rule.webhookSecret, {
+          type: 'quota.crossed',
+          alertId: alert.id,
+          ruleId: rule.id,
+          realmId,
+          feature: rule.feature.key,
+          period: rule.period,
+          periodStart: range.from.toISOString(),
+          periodEnd: range.to.toISOString(),
+          quantity: quantity.toFixed(),
+          threshold: threshold.toFixed(),
+          crossedAt: now.toISOString(),
+          late,
+          message,
+        });
+      }
+    }
+  }
+  return created;
+}
+
+/** The ingestion hook: evaluates quotas after a batch committed; logs and swallows any error. */
+export async function afterBatchCommitted(prisma: PrismaClient, realmId: string, touched: readonly TouchedHour[], now: Date): Promise<void> {
+  try {
+    await evaluateQuotas(prisma, realmId, touched, now);
+  } catch (error) {
+    console.error('quota evaluation failed', error);
+  }
+}

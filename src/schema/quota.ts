@@ -1,0 +1,193 @@
+import { builder } from '../builder.js';
+import type { Context } from '../context.js';
+import { dec, type Decimal } from '../billing/decimal.js';
+import { decodeId } from '../global-id.js';
+import { newWebhookSecret } from '../quota/delivery.js';
+import { UserErrorRef, userError, type UserError } from './user-error.js';
+import { inRealm } from './visibility.js';
+
+const QuotaPeriodEnum = builder.enumType('QuotaPeriod', {
+  values: ['DAY', 'MONTH'] as const,
+  description: "A calendar day or month in the realm's time zone.",
+});
+
+export const QuotaRuleNode = builder.prismaNode('QuotaRule', {
+  description:
+    "A threshold on a feature's usage per day or month (realm time zone): an absolute quantity or a percentage of the licensed quantity for the period. Crossing it creates one Alert per period.",
+  authScopes: { billingRead: true },
+  id: { field: 'id' },
+  nullable: true,
+  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
+  fields: (t) => ({
+    feature: t.relation('feature'),
+    period: t.field({ type: QuotaPeriodEnum, resolve: (r) => r.period }),
+    thresholdQuantity: t.expose('thresholdQuantity', { type: 'Decimal', nullable: true, description: 'Absolute threshold; null for a percentage rule.' }),
+    thresholdPercent: t.expose('thresholdPercent', { type: 'Decimal', nullable: true, description: 'Percentage of the licensed quantity for the period; null for an absolute rule.' }),
+    webhookUrl: t.exposeString('webhookUrl', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+export const AlertNode = builder.prismaNode('Alert', {
+  description: 'A quota rule crossed in one period (at most one alert per rule and period).',
+  authScopes: { billingRead: true },
+  id: { field: 'id' },
+  nullable: true,
+  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
+  fields: (t) => ({
+    rule: t.relation('rule'),
+    periodStart: t.expose('periodStart', { type: 'DateTime' }),
+    periodEnd: t.expose('periodEnd', { type: 'DateTime' }),
+    quantity: t.expose('quantity', { type: 'Decimal', description: 'Usage of the period when the threshold was crossed.' }),
+    threshold: t.expose('threshold', { type: 'Decimal', description: 'The threshold as a quantity (percentage rules: of the license for the period).' }),
+    crossedAt: t.expose('crossedAt', { type: 'DateTime' }),
+    late: t.exposeBoolean('late', { description: "True when usage that arrived after the feature's arrival delay crossed the threshold." }),
+    message: t.exposeString('message'),
+    deliveredAt: t.expose('deliveredAt', { type: 'DateTime', nullable: true, description: 'When the webhook accepted the alert; null: not (yet) delivered or no webhook.' }),
+    deliveryAttempts: t.exposeInt('deliveryAttempts'),
+    lastDeliveryError: t.exposeString('lastDeliveryError', { nullable: true }),
+  }),
+});
+
+builder.prismaObjectField('Realm', 'quotaRules', (t) =>
+  t.relatedConnection('quotaRules', {
+    cursor: 'id',
+    totalCount: true,
+    description: 'Quota rules of the realm, oldest first.',
+    authScopes: { billingRead: true },
+    query: () => ({ orderBy: { id: 'asc' } }),
+  }),
+);
+
+builder.prismaObjectField('Realm', 'alerts', (t) =>
+  t.relatedConnection('alerts', {
+    cursor: 'id',
+    totalCount: true,
+    description: 'Alerts of the realm, newest first.',
+    authScopes: { billingRead: true },
+    query: () => ({ orderBy: { id: 'desc' } }),
+  }),
+);
+
+const CreateQuotaRuleInput = builder.inputType('CreateQuotaRuleInput', {
+  fields: (t) => ({
+    featureId: t.id({ required: true }),
+    period: t.field({ type: QuotaPeriodEnum, required: true }),
+    quantity: t.field({ type: 'Decimal', description: 'Absolute threshold. Give this or `percentOfLicense`.' }),
+    percentOfLicense: t.field({ type: 'Decimal', description: 'Threshold as a percentage of the licensed quantity for the period (e.g. 80).' }),
+    webhookUrl: t.string({ description: 'http(s) URL the alert is POSTed to, signed with the secret returned once in the payload.' }),
+  }),
+});
+
+interface CreatePayload {
+  ruleId: string | null;
+  webhookSecret: string | null;
+  userErrors: UserError[];
+}
+const CreateQuotaRulePayload = builder.objectRef<CreatePayload>('CreateQuotaRulePayload').implement({
+  fields: (t) => ({
+    quotaRule: t.prismaField({
+      type: 'QuotaRule',
+      nullable: true,
+      resolve: (query, p, _args, ctx) => (p.ruleId ? ctx.prisma.quotaRule.findUnique({ ...query, where: { id: p.ruleId } }) : null),
+    }),
+    webhookSecret: t.string({
+      nullable: true,
+      description: 'Key of the `X-Usage-Gateway-Signature: sha256=<hex HMAC-SHA256 of the body>` header. Shown only here, once.',
+      resolve: (p) => p.webhookSecret,
+    }),
+    userErrors: t.field({ type: [UserErrorRef], resolve: (p) => p.userErrors }),
+  }),
+});
+
+async function featureIdOf(ctx: Context, globalId: string): Promise<string | undefined> {
+  try {
+    const decoded = decodeId(globalId);
+    if (decoded.typename !== 'Feature') return undefined;
+    const feature = await ctx.prisma.feature.findFirst({ where: { id: decoded.id, realmId: ctx.viewer.realmId }, select: { id: true } });
+    return feature?.id;
+  } catch {
+    return undefined;
+  }
+}
+
+function validUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && !!url.hostname && value.length <= 2000;
+  } catch {
+    return false;
+  }
+}
+
+const fits = (value: Decimal, integerDigits: number, scale: number) => value.decimalPlaces() <= scale && value.abs().lessThan(dec(10).pow(integerDigits));
+
+builder.mutationField('createQuotaRule', (t) =>
+  t.field({
+    type: CreateQuotaRulePayload,
+    description: 'Creates a quota rule on a feature. Needs `keys:manage`.',
+    authScopes: { keysManage: true },
+    args: { input: t.arg({ type: CreateQuotaRuleInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const fail = (field: string[], code: string, message: string): CreatePayload => ({ ruleId: null, webhookSecret: null, userErrors: [userError(field, code, message)] });
+      if ((input.quantity == null) === (input.percentOfLicense == null)) return fail(['input', 'quantity'], 'INVALID_THRESHOLD', 'Give either `quantity` or `percentOfLicense`.');
+      const field = input.quantity != null ? 'quantity' : 'percentOfLicense';
+      const value = dec((input.quantity ?? input.percentOfLicense)!);
+      if (!value.greaterThan(0)) return fail(['input', field], 'INVALID_THRESHOLD', 'A threshold must be greater than zero.');
+      if (field === 'quantity' ? !fits(value, 21, 9) : !fits(value, 8, 4)) return fail(['input', field], 'INVALID_THRESHOLD', 'The threshold has too many digits.');
+      if (input.webhookUrl != null && !validUrl(input.webhookUrl)) return fail(['input', 'webhookUrl'], 'INVALID_URL', 'A webhook URL is an absolute http(s) URL.');
+      const featureId = await featureIdOf(ctx, input.featureId);
+      if (!featureId) return fail(['input', 'featureId'], 'NOT_FOUND', 'No such feature.');
+      if (field === 'percentOfLicense') {
+        const license = await ctx.prisma.license.findFirst({ where: { featureId, contract: { realmId: ctx.viewer.realmId } }, select: { id: true } });
+        if (!license) return fail(['input', 'percentOfLicense'], 'NO_LICENSE', 'This feature is not licensed under any contract: give an absolute `quantity`.');
+      }
+      const webhookSecret = input.webhookUrl ? newWebhookSecret() : null;
+      const rule = await ctx.prisma.quotaRule.create({
+        data: {
+          realmId: ctx.viewer.realmId,
+          featureId,
+          period: input.period,
+          thresholdQuantity: field === 'quantity' ? value : null,
+          thresholdPercent: field === 'percentOfLicense' ? value : null,
+          webhookUrl: input.webhookUrl ?? null,
+          webhookSecret,
+        },
+        select: { id: true },
+      });
+      return { ruleId: rule.id, webhookSecret, userErrors: [] };
+    },
+  }),
+);
+
+interface DeletePayload {
+  deletedQuotaRuleId: string | null;
+  userErrors: UserError[];
+}
+const DeleteQuotaRulePayload = builder.objectRef<DeletePayload>('DeleteQuotaRulePayload').implement({
+  fields: (t) => ({
+    deletedQuotaRuleId: t.id({ nullable: true, resolve: (p) => p.deletedQuotaRuleId }),
+    userErrors: t.field({ type: [UserErrorRef], resolve: (p) => p.userErrors }),
+  }),
+});
+
+builder.mutationField('deleteQuotaRule', (t) =>
+  t.field({
+    type: DeleteQuotaRulePayload,
+    description: 'Deletes a quota rule and its alerts. Needs `keys:manage`.',
+    authScopes: { keysManage: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      const notFound: DeletePayload = { deletedQuotaRuleId: null, userErrors: [userError(['id'], 'NOT_FOUND', 'No such quota rule.')] };
+      let decoded: { typename: string; id: string };
+      try {
+        decoded = decodeId(String(id));
+      } catch {
+        return notFound;
+      }
+      if (decoded.typename !== 'QuotaRule' || !/^[0-9a-f-]{36}$/i.test(decoded.id)) return notFound;
+      const { count } = await ctx.prisma.quotaRule.deleteMany({ where: { id: decoded.id, realmId: ctx.viewer.realmId } });
+      return count ? { deletedQuotaRuleId: String(id), userErrors: [] } : notFound;
+    },
+  }),
+);
