@@ -8,7 +8,7 @@
 import { stringify } from 'csv-stringify';
 import { Readable } from 'node:stream';
 import type { Plugin } from 'graphql-yoga';
-import { keyFromAuthorizationHeader, parseApiKey } from '../auth/api-key-secret.js';
+import { authorizeRoute, errorResponse, useRoute, type RouteNote } from '../plugins/http-route.js';
 import { Authenticator } from '../auth/authenticate.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Logger } from '../observability.js';
@@ -37,32 +37,16 @@ export interface UsageExportEndpointOptions {
   logger?: Logger;
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
-
-function errorResponse(status: number, code: string, message: string, options: { headers?: Record<string, string>; extensions?: Record<string, unknown> } = {}) {
-  return new Response(JSON.stringify({ errors: [{ message, extensions: { code, ...options.extensions } }] }), {
-    status,
-    headers: { ...JSON_HEADERS, ...options.headers },
-  });
-}
-
 export function useUsageExportEndpoints(options: UsageExportEndpointOptions): Plugin {
   const authenticator = options.authenticator ?? new Authenticator(options.prisma);
 
-  const handle = async (request: Request, url: URL, kind: ExportKind, note: { realmId?: string; rows?: number }): Promise<Response> => {
+  const handle = async (request: Request, url: URL, kind: ExportKind, note: RouteNote): Promise<Response> => {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       return errorResponse(405, 'METHOD_NOT_ALLOWED', `Use GET ${url.pathname}.`, { headers: { allow: 'GET, HEAD' } });
     }
-    const viewer = await authenticator.authenticate(request.headers.get('authorization'));
-    if (!viewer) {
-      return errorResponse(401, 'UNAUTHENTICATED', 'A valid API key is required: send "Authorization: Bearer <key>".', {
-        headers: { 'www-authenticate': 'Bearer' },
-      });
-    }
-    note.realmId = viewer.realmId;
-    if (!viewer.scopes.includes(EXPORT_SCOPE)) {
-      return errorResponse(403, 'FORBIDDEN', `This needs an API key with the \`${EXPORT_SCOPE}\` scope.`, { extensions: { requiredScope: EXPORT_SCOPE } });
-    }
+    const { viewer, response } = await authorizeRoute(authenticator, request, EXPORT_SCOPE);
+    note.realmId = viewer?.realmId;
+    if (response) return response;
     const params = url.searchParams;
     let exportRequest;
     try {
@@ -78,7 +62,7 @@ export function useUsageExportEndpoints(options: UsageExportEndpointOptions): Pl
       throw error;
     }
     const rows = await loadExportRows(options.prisma, viewer, exportRequest);
-    note.rows = rows.length;
+    note.fields = { rows: rows.length };
     const filename = `usage-${kind === 'MONTHLY' ? 'monthly' : 'daily'}-${exportRequest.label}.csv`;
     const headers = {
       'content-type': 'text/csv; charset=utf-8',
@@ -101,33 +85,11 @@ export function useUsageExportEndpoints(options: UsageExportEndpointOptions): Pl
     return new Response(Readable.toWeb(csv) as unknown as ReadableStream<Uint8Array>, { status: 200, headers });
   };
 
-  return {
-    async onRequest({ request, url, endResponse }) {
-      const kind = EXPORT_PATHS[url.pathname];
-      if (!kind) return;
-      const started = performance.now();
-      const note: { realmId?: string; rows?: number } = {};
-      let response: Response;
-      try {
-        response = await handle(request, url, kind, note);
-      } catch (error) {
-        options.onUnexpectedError?.(error);
-        response = errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
-      }
-      if (options.logger) {
-        const key = keyFromAuthorizationHeader(request.headers.get('authorization'));
-        const line = {
-          path: url.pathname,
-          method: request.method,
-          status: response.status,
-          durationMs: Math.round((performance.now() - started) * 100) / 100,
-          rows: note.rows ?? null,
-          apiKeyPrefix: (key && parseApiKey(key)?.prefix) ?? null,
-          realmId: note.realmId ?? null,
-        };
-        options.logger[response.status >= 500 ? 'error' : 'info'](line, `export ${line.path} ${line.status} ${line.durationMs}ms`);
-      }
-      endResponse(response);
-    },
-  };
+  return useRoute({
+    match: (url) => EXPORT_PATHS[url.pathname],
+    handle,
+    describe: (line) => `export ${line.path} ${line.status} ${line.durationMs}ms`,
+    logger: options.logger,
+    onUnexpectedError: options.onUnexpectedError,
+  });
 }

@@ -5,7 +5,7 @@
  * A yoga plugin (like `useHealthCheck`): it answers the path itself in `onRequest`, before GraphQL.
  */
 import type { Plugin } from 'graphql-yoga';
-import { keyFromAuthorizationHeader, parseApiKey } from '../auth/api-key-secret.js';
+import { authorizeRoute, errorResponse, JSON_HEADERS, useRoute, type RouteNote } from '../plugins/http-route.js';
 import { Authenticator } from '../auth/authenticate.js';
 import type { Viewer } from '../context.js';
 import { outsideRecording } from '../db/statement-recorder.js';
@@ -81,15 +81,6 @@ interface Progress {
   errors: IngestLineError[];
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
-
-function errorResponse(status: number, code: string, message: string, options: { headers?: Record<string, string>; extensions?: Record<string, unknown> } = {}) {
-  return new Response(JSON.stringify({ errors: [{ message, extensions: { code, ...options.extensions } }] }), {
-    status,
-    headers: { ...JSON_HEADERS, ...options.headers },
-  });
-}
-
 function mediaType(contentType: string | null): string {
   return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
 }
@@ -157,13 +148,6 @@ async function ingestStream(
   }
 }
 
-/** What the log line of a request says besides its status. */
-interface RequestNote {
-  realmId?: string;
-  apiKeyId?: string;
-  counts?: { accepted: number; duplicates: number; rejected: number; lines: number; bytes: number };
-}
-
 /** A 413 for a body that is too large, with what was stored before the limit was reached. */
 function tooLarge(maxBytes: number, progress?: Progress) {
   return errorResponse(
@@ -180,23 +164,14 @@ export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
   const maxBytes = options.maxBytes ?? DEFAULT_INGEST_MAX_BYTES;
   const authenticator = options.authenticator ?? new Authenticator(options.prisma);
 
-  const handle = async (request: Request, note: RequestNote): Promise<Response> => {
+  const handle = async (request: Request, note: RouteNote): Promise<Response> => {
     if (request.method !== 'POST') {
       return errorResponse(405, 'METHOD_NOT_ALLOWED', `Use POST ${path} with an NDJSON body (one usage event per line).`, { headers: { allow: 'POST' } });
     }
-    const viewer = await authenticator.authenticate(request.headers.get('authorization'));
-    if (!viewer) {
-      return errorResponse(401, 'UNAUTHENTICATED', 'A valid API key is required: send "Authorization: Bearer <key>".', {
-        headers: { 'www-authenticate': 'Bearer' },
-      });
-    }
-    note.realmId = viewer.realmId;
-    note.apiKeyId = viewer.apiKeyId;
-    if (!viewer.scopes.includes(INGEST_SCOPE)) {
-      return errorResponse(403, 'FORBIDDEN', `This needs an API key with the \`${INGEST_SCOPE}\` scope.`, {
-        extensions: { requiredScope: INGEST_SCOPE },
-      });
-    }
+    const { viewer, response } = await authorizeRoute(authenticator, request, INGEST_SCOPE);
+    note.realmId = viewer?.realmId;
+    note.apiKeyId = viewer?.apiKeyId;
+    if (response) return response;
     const type = mediaType(request.headers.get('content-type'));
     if (!(NDJSON_CONTENT_TYPES as readonly string[]).includes(type)) {
       return errorResponse(
@@ -223,7 +198,7 @@ export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
     try {
       await ingestStream(options, viewer, body, maxBytes, progress, stats);
     } catch (error) {
-      note.counts = { ...counts(), bytes: stats.bytes };
+      note.fields = { ...counts(), bytes: stats.bytes };
       if (error instanceof BodyTooLargeError) return tooLarge(maxBytes, progress);
       if (error instanceof BodyReadError) {
         return errorResponse(
@@ -241,7 +216,7 @@ export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
         { extensions: counts() },
       );
     }
-    note.counts = { ...counts(), bytes: stats.bytes };
+    note.fields = { ...counts(), bytes: stats.bytes };
     if (stats.nonBlankLines === 0) return emptyBody();
     const answer: IngestResponseBody = {
       accepted: progress.accepted,
@@ -253,35 +228,14 @@ export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
     return new Response(JSON.stringify(answer), { status: 200, headers: JSON_HEADERS });
   };
 
-  return {
-    async onRequest({ request, url, endResponse }) {
-      if (url.pathname !== path) return;
-      const started = performance.now();
-      const note: RequestNote = {};
-      let response: Response;
-      try {
-        response = await handle(request, note);
-      } catch (error) {
-        // Exceptions in onRequest are not caught by yoga: answer here.
-        options.onUnexpectedError?.(error);
-        response = errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
-      }
-      if (options.logger) {
-        const key = keyFromAuthorizationHeader(request.headers.get('authorization'));
-        const line = {
-          path,
-          method: request.method,
-          status: response.status,
-          durationMs: Math.round((performance.now() - started) * 100) / 100,
-          ...note.counts,
-          apiKeyPrefix: (key && parseApiKey(key)?.prefix) ?? null,
-          apiKeyId: note.apiKeyId ?? null,
-          realmId: note.realmId ?? null,
-        };
-        const counts = note.counts ? ` accepted=${note.counts.accepted} duplicates=${note.counts.duplicates} rejected=${note.counts.rejected}` : '';
-        options.logger[response.status >= 500 ? 'error' : 'info'](line, `ingest ${line.status}${counts} ${line.durationMs}ms`);
-      }
-      endResponse(response);
+  return useRoute({
+    match: (url) => (url.pathname === path ? true : undefined),
+    handle: (request, _url, _match, note) => handle(request, note),
+    describe: (line, note) => {
+      const counts = note.fields as { accepted: number; duplicates: number; rejected: number } | undefined;
+      return `ingest ${line.status}${counts ? ` accepted=${counts.accepted} duplicates=${counts.duplicates} rejected=${counts.rejected}` : ''} ${line.durationMs}ms`;
     },
-  };
+    logger: options.logger,
+    onUnexpectedError: options.onUnexpectedError,
+  });
 }

@@ -1,6 +1,6 @@
 import type { FieldComplexityValue } from '@pothos/plugin-complexity';
 import { complexityFromQuery } from '@pothos/plugin-complexity';
-import { getNamedType, getNullableType, isListType, print, type GraphQLField } from 'graphql';
+import { getNamedType, getNullableType, isListType, type GraphQLField } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { DEFAULT_PAGE_SIZE } from '../pagination.js';
 import { countBuckets, timeframeRange, type Granularity, type Timeframe } from '../usage/time.js';
@@ -57,10 +57,10 @@ export function actualCost(data: unknown): number {
  */
 export function useQueryCost(): Plugin {
   return {
-    onExecute({ args, setResultAndStopExecution, extendContext }) {
+    onExecute({ args, setResultAndStopExecution }) {
       let measured: { complexity: number; depth: number; breadth: number };
       try {
-        measured = complexityFromQuery(print(args.document), {
+        measured = complexityFromQuery(args.document, {
           schema: args.schema,
           ctx: args.contextValue,
           variables: (args.variableValues ?? {}) as Record<string, unknown>,
@@ -82,7 +82,6 @@ export function useQueryCost(): Plugin {
         });
         return;
       }
-      extendContext({ requestedCost: measured.complexity } as never);
       return {
         onExecuteDone({ result, setResult }) {
           if (!result || Symbol.asyncIterator in result) return;

@@ -1,0 +1,97 @@
+import type { Plugin } from 'graphql-yoga';
+import { keyFromAuthorizationHeader, parseApiKey } from '../auth/api-key-secret.js';
+import type { Authenticator } from '../auth/authenticate.js';
+import type { Viewer } from '../context.js';
+import type { Logger } from '../observability.js';
+
+/** Plain HTTP routes beside /graphql (`/ingest`, `/exports/…`): their errors, auth and log line. */
+
+export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+/** An error answered in GraphQL's shape, so clients read one format everywhere. */
+export function errorResponse(
+  status: number,
+  code: string,
+  message: string,
+  options: { headers?: Record<string, string>; extensions?: Record<string, unknown> } = {},
+) {
+  return new Response(JSON.stringify({ errors: [{ message, extensions: { code, ...options.extensions } }] }), {
+    status,
+    headers: { ...JSON_HEADERS, ...options.headers },
+  });
+}
+
+/** The request's key if it is valid and has `scope`; otherwise the 401 or 403 to answer. */
+export async function authorizeRoute(
+  authenticator: Pick<Authenticator, 'authenticate'>,
+  request: Request,
+  scope: string,
+): Promise<{ viewer: Viewer; response?: undefined } | { viewer?: Viewer; response: Response }> {
+  const viewer = await authenticator.authenticate(request.headers.get('authorization'));
+  if (!viewer) {
+    return {
+      response: errorResponse(401, 'UNAUTHENTICATED', 'A valid API key is required: send "Authorization: Bearer <key>".', {
+        headers: { 'www-authenticate': 'Bearer' },
+      }),
+    };
+  }
+  if (!viewer.scopes.includes(scope)) {
+    return {
+      viewer,
+      response: errorResponse(403, 'FORBIDDEN', `This needs an API key with the \`${scope}\` scope.`, { extensions: { requiredScope: scope } }),
+    };
+  }
+  return { viewer };
+}
+
+/** What a route's log line says besides its status: who called, and fields of the route's own. */
+export interface RouteNote {
+  realmId?: string;
+  apiKeyId?: string;
+  fields?: Record<string, unknown>;
+}
+
+export interface RouteOptions<Match> {
+  /** What the route answers for this URL (truthy), or nothing when it is not the route's. */
+  match(url: URL): Match | undefined;
+  handle(request: Request, url: URL, match: Match, note: RouteNote): Promise<Response>;
+  /** The log line's message. */
+  describe(line: { path: string; status: number; durationMs: number }, note: RouteNote): string;
+  logger?: Logger;
+  onUnexpectedError?: (error: unknown) => void;
+}
+
+/** A route as a yoga plugin: answers in `onRequest`, masks unexpected errors, logs one line. */
+export function useRoute<Match>(options: RouteOptions<Match>): Plugin {
+  return {
+    async onRequest({ request, url, endResponse }) {
+      const match = options.match(url);
+      if (match === undefined) return;
+      const started = performance.now();
+      const note: RouteNote = {};
+      let response: Response;
+      try {
+        response = await options.handle(request, url, match, note);
+      } catch (error) {
+        // Exceptions in onRequest are not caught by yoga: answer here.
+        options.onUnexpectedError?.(error);
+        response = errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
+      }
+      if (options.logger) {
+        const key = keyFromAuthorizationHeader(request.headers.get('authorization'));
+        const line = {
+          path: url.pathname,
+          method: request.method,
+          status: response.status,
+          durationMs: Math.round((performance.now() - started) * 100) / 100,
+          ...note.fields,
+          apiKeyPrefix: (key && parseApiKey(key)?.prefix) ?? null,
+          apiKeyId: note.apiKeyId ?? null,
+          realmId: note.realmId ?? null,
+        };
+        options.logger[response.status >= 500 ? 'error' : 'info'](line, options.describe(line, note));
+      }
+      endResponse(response);
+    },
+  };
+}
