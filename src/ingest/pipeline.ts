@@ -2,7 +2,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { decodeId } from '../global-id.js';
 import { floorToHour } from '../usage/time.js';
-import { dimensionKey } from '../usage/dimension-key.js';
+import { DIMENSION_NAMES, dimensionKey } from '../usage/dimension-key.js';
 import { afterBatchCommitted } from '../quota/evaluate.js';
 import {
   contentHashOf,
@@ -208,18 +208,11 @@ export function bucketsOf(events: NormalizedEvent[]): Bucket[] {
   );
 }
 
-const DIMENSION_COLUMNS = '"workspaceId", "datastreamId", "projectId", "appId", "billingTag", "resource", "apiKeyId"';
+const DIMENSION_COLUMNS = DIMENSION_NAMES.map((name) => `"${name}"`).join(', ');
 
+/** One array per dimension, in DIMENSION_NAMES order (the `$D1…$D7` parameters). */
 function dimensionArrays(rows: NormalizedEvent[]) {
-  return [
-    rows.map((e) => e.workspaceId),
-    rows.map((e) => e.datastreamId),
-    rows.map((e) => e.projectId),
-    rows.map((e) => e.appId),
-    rows.map((e) => e.billingTag),
-    rows.map((e) => e.resource),
-    rows.map((e) => e.apiKeyId),
-  ];
+  return DIMENSION_NAMES.map((name) => rows.map((e) => e[name]));
 }
 const DIMENSION_CASTS = '$D1::uuid[], $D2::uuid[], $D3::uuid[], $D4::uuid[], $D5::text[], $D6::text[], $D7::uuid[]';
 function withDimensionParams(sql: string, first: number) {

@@ -8,6 +8,16 @@ export interface UsageDimensions {
   apiKeyId?: string | null;
 }
 
+/** The dimensions in their fixed order (the order of `dimensionKey`). */
+export const DIMENSION_NAMES = ['workspaceId', 'datastreamId', 'projectId', 'appId', 'billingTag', 'resource', 'apiKeyId'] as const satisfies readonly (keyof UsageDimensions)[];
+
+/** Every dimension present, null when absent: a bucket's or a report group's values. */
+export type DimensionValues = { [K in keyof UsageDimensions]-?: string | null };
+
+export function dimensionValuesOf(source: UsageDimensions): DimensionValues {
+  return Object.fromEntries(DIMENSION_NAMES.map((name) => [name, source[name] ?? null])) as DimensionValues;
+}
+
 function escapeDimension(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
 }

@@ -2,19 +2,12 @@ import DataLoader from 'dataloader';
 import { memoize, type Context } from '../context.js';
 import type { Feature } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
+import { DIMENSION_NAMES, dimensionValuesOf, type DimensionValues } from './dimension-key.js';
 import { HOUR_MS, floorToHour, nextBucketStart, type TimeRange } from './time.js';
 import { capAtWatermark, type UsageRequest } from './usage-request.js';
 import { buildUsageSql, type UsageFilterIds, type UsageParentKind, type UsageRow } from './usage-sql.js';
 
-export interface UsageGroup {
-  workspaceId: string | null;
-  datastreamId: string | null;
-  projectId: string | null;
-  appId: string | null;
-  billingTag: string | null;
-  resource: string | null;
-  apiKeyId: string | null;
-}
+export type UsageGroup = DimensionValues;
 
 export interface UsagePoint {
   start: Date;
@@ -80,18 +73,8 @@ export interface UsageLoadKey {
   ignored: string[];
 }
 
-const noGroup = (row: UsageRow): UsageGroup => ({
-  workspaceId: row.workspaceId,
-  datastreamId: row.datastreamId,
-  projectId: row.projectId,
-  appId: row.appId,
-  billingTag: row.billingTag,
-  resource: row.resource,
-  apiKeyId: row.apiKeyId,
-});
-
 function compareGroups(a: UsageGroup, b: UsageGroup): number {
-  for (const key of ['workspaceId', 'datastreamId', 'projectId', 'appId', 'billingTag', 'resource', 'apiKeyId'] as const) {
+  for (const key of DIMENSION_NAMES) {
     const x = a[key] ?? '';
     const y = b[key] ?? '';
     if (x !== y) return x < y ? -1 : 1;
@@ -158,14 +141,14 @@ async function loadUsage(ctx: Context, key: UsageLoadKey, parentIds: readonly st
     if (!report || !feature) continue;
     const quantity = new Prisma.Decimal(row.quantity);
     if (row.kind === 'total') {
-      report.totals.push({ feature, quantity, group: noGroup(row) });
+      report.totals.push({ feature, quantity, group: dimensionValuesOf(row) });
       continue;
     }
     const bucketStart = new Date(row.bucket!);
     const start = bucketStart < request.range.from ? request.range.from : bucketStart;
     const end = ends(bucketStart);
-    report.points.push({ start, end, feature, quantity, group: noGroup(row), isFinal: end <= watermarks.get(feature.id)! });
-    if (request.granularity === 'SUMMARIZED') report.totals.push({ feature, quantity, group: noGroup(row) });
+    report.points.push({ start, end, feature, quantity, group: dimensionValuesOf(row), isFinal: end <= watermarks.get(feature.id)! });
+    if (request.granularity === 'SUMMARIZED') report.totals.push({ feature, quantity, group: dimensionValuesOf(row) });
   }
   for (const report of reports.values()) {
     report.points.sort((a, b) => a.feature.key.localeCompare(b.feature.key) || compareGroups(a.group, b.group) || a.start.getTime() - b.start.getTime());

@@ -1,3 +1,4 @@
+import type { DimensionValues } from './dimension-key.js';
 import type { Granularity, TimeRange } from './time.js';
 
 /** What a `usage` field is read for: the parent nodes it hangs off. */
@@ -49,18 +50,11 @@ export interface UsageQuery {
   groupBy: Dimension[];
 }
 
-export interface UsageRow {
+export interface UsageRow extends DimensionValues {
   kind: 'point' | 'total';
   parent: string;
   feature: string;
   bucket: string | null;
-  workspaceId: string | null;
-  datastreamId: string | null;
-  projectId: string | null;
-  appId: string | null;
-  billingTag: string | null;
-  resource: string | null;
-  apiKeyId: string | null;
   quantity: string;
 }
 

@@ -1,18 +1,12 @@
 import { insertWorkspace } from '../../src/db/workspace-tree.js';
 import type { Feature, PrismaClient } from '../../src/generated/prisma/client.js';
+import { dimensionKey, dimensionValuesOf, type UsageDimensions } from '../../src/usage/dimension-key.js';
 import { createKey } from './fixtures.js';
 
 /** One hour of usage as a test states it: the truth reports are checked against. */
-export interface RawUsage {
+export interface RawUsage extends UsageDimensions {
   feature: string;
   hour: Date;
-  workspaceId?: string | null;
-  datastreamId?: string | null;
-  projectId?: string | null;
-  appId?: string | null;
-  billingTag?: string | null;
-  resource?: string | null;
-  apiKeyId?: string | null;
   /** SUM/COUNT/MAX/LATEST features: the hour's quantity (a decimal string). */
   quantity?: string;
   /** UNIQUE_COUNT features: the keys seen in the hour. */
@@ -26,12 +20,6 @@ export const FEATURES = [
   { key: 'storage', unit: 'GB_MONTH', aggregation: 'LATEST', arrivalDelaySeconds: 172800 },
   { key: 'rows', unit: 'ROW', aggregation: 'UNIQUE_COUNT', arrivalDelaySeconds: 7200 },
 ] as const;
-
-const DIMENSION_COLUMNS = ['workspaceId', 'datastreamId', 'projectId', 'appId', 'billingTag', 'resource', 'apiKeyId'] as const;
-
-export function dimensionKeyOf(usage: RawUsage): string {
-  return DIMENSION_COLUMNS.map((c) => usage[c] ?? '').join('|');
-}
 
 /** A realm with a 3-level workspace tree, datastreams, a project with apps, features and keys. */
 export async function createUsageRealm(prisma: PrismaClient, timeZone = 'Europe/Berlin') {
@@ -63,27 +51,26 @@ export async function createUsageRealm(prisma: PrismaClient, timeZone = 'Europe/
 export async function insertUsage(prisma: PrismaClient, realmId: string, featureIds: Record<string, string>, usage: RawUsage[]) {
   const hourly = new Map<string, { row: RawUsage; quantity: number; keys: Set<string> }>();
   for (const u of usage) {
-    const id = `${u.feature}|${u.hour.toISOString()}|${dimensionKeyOf(u)}`;
+    const id = `${u.feature}|${u.hour.toISOString()}|${dimensionKey(u)}`;
     const entry = hourly.get(id) ?? { row: u, quantity: 0, keys: new Set<string>() };
     entry.quantity += Number(u.quantity ?? 0);
     for (const k of u.keys ?? []) entry.keys.add(k);
     hourly.set(id, entry);
   }
-  const dims = (u: RawUsage) => Object.fromEntries(DIMENSION_COLUMNS.map((c) => [c, u[c] ?? null]));
   await prisma.usageHourly.createMany({
     data: [...hourly.values()].map(({ row, quantity, keys }) => ({
       realmId,
       featureId: featureIds[row.feature]!,
       hour: row.hour,
-      dimensionKey: dimensionKeyOf(row),
-      ...dims(row),
+      dimensionKey: dimensionKey(row),
+      ...dimensionValuesOf(row),
       quantity: row.keys ? String(keys.size) : String(quantity),
       eventCount: 1,
     })),
   });
   await prisma.usageUniqueKey.createMany({
     data: [...hourly.values()].flatMap(({ row, keys }) =>
-      [...keys].map((key) => ({ realmId, featureId: featureIds[row.feature]!, hour: row.hour, dimensionKey: dimensionKeyOf(row), ...dims(row), key })),
+      [...keys].map((key) => ({ realmId, featureId: featureIds[row.feature]!, hour: row.hour, dimensionKey: dimensionKey(row), ...dimensionValuesOf(row), key })),
     ),
   });
 }
