@@ -1,6 +1,3 @@
-import { spawn } from 'node:child_process';
-import http from 'node:http';
-import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useUsageExportEndpoints } from '../src/exports/http.js';
@@ -8,12 +5,11 @@ import { encodeId } from '../src/global-id.js';
 import { createApp } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createUsageRealm, insertUsage } from './helpers/usage-fixture.js';
-import { listenOnFreePort, projectRoot } from './server/server-process.js';
+import { listenOnFreePort, runCli } from './server/server-process.js';
 
 // A real listening gateway (node:http + the app with the export endpoints) and the real CLI
 // (bin/usage-gateway) as a child process.
 
-const BIN = path.join(projectRoot, 'bin', 'usage-gateway');
 const SALES = 'Sales, "EMEA"';
 const LONG = 'leaf with a very long name that goes on and on';
 
@@ -25,26 +21,7 @@ let url: string;
 let day: string;
 let month: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], key: string | null = realm.admin.key): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, USAGE_GATEWAY_URL: url };
-  delete env.USAGE_GATEWAY_KEY;
-  if (key) env.USAGE_GATEWAY_KEY = key;
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], key: string | null = realm.admin.key) => runCli(args, { USAGE_GATEWAY_URL: url, USAGE_GATEWAY_KEY: key ?? undefined });
 
 const daily = (...args: string[]) => cli(['usage:daily', '--start-date', day, '--end-date', day, ...args]);
 const lines = (text: string) => text.trimEnd().split(/\r?\n/);

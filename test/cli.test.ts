@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,11 +6,10 @@ import { useIngestEndpoint } from '../src/ingest/http.js';
 import { createApp } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createUsageRealm } from './helpers/usage-fixture.js';
-import { freePort, listenOnFreePort, projectRoot } from './server/server-process.js';
+import { freePort, listenOnFreePort, runCli } from './server/server-process.js';
 
 // A real listening gateway (node:http + the app) and the real CLI (bin/usage-gateway) as a child process.
 
-const BIN = path.join(projectRoot, 'bin', 'usage-gateway');
 
 let db: TestDatabase;
 let realm: Awaited<ReturnType<typeof createUsageRealm>>;
@@ -20,27 +17,8 @@ let listening: Awaited<ReturnType<typeof listenOnFreePort>> | undefined;
 let url: string;
 let dir: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI without blocking this process's event loop (the gateway runs in it). */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const baseEnv = { ...process.env };
-  delete baseEnv.USAGE_GATEWAY_URL;
-  delete baseEnv.USAGE_GATEWAY_KEY;
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { cwd: projectRoot, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** Runs the CLI with only the environment variables given here. */
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, env);
 
 function writeEvents(name: string, lines: string[]): string {
   const file = path.join(dir, name);

@@ -144,3 +144,29 @@ export async function listenOnFreePort(app: { handleNodeRequest(req: http.Incomi
     },
   };
 }
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the real CLI (bin/usage-gateway) as a child process, without blocking this process's event
+ * loop (the gateway under test runs in it). Only `env` decides the gateway URL and key.
+ */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  delete childEnv.USAGE_GATEWAY_URL;
+  delete childEnv.USAGE_GATEWAY_KEY;
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) childEnv[name] = value;
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(projectRoot, 'bin/usage-gateway'), args, { cwd: projectRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
