@@ -72,6 +72,9 @@ export async function openAdapter(
     return { target, factory: new PrismaPGlite(pglite), close: () => pglite.close() };
   }
   const pool = new pg.Pool(poolConfig(target, options.poolSize ?? Number(process.env.DATABASE_POOL_SIZE ?? 10)));
+  // An idle connection that the server ends (a restart, a terminated backend) is an 'error' event on
+  // the pool; unheard, it would crash the process. The pool opens a new connection on next use.
+  pool.on('error', () => {});
   return {
     target,
     factory: new PrismaPg(pool, target.schema ? { schema: target.schema } : undefined),
