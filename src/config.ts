@@ -18,6 +18,10 @@ export interface Config {
   redisUrl: string | undefined;
   /** The largest `POST /ingest` body accepted. */
   ingestMaxBytes: number;
+  /** How often quota alert webhooks due for delivery are looked for; undefined: the default (5 s). */
+  quotaDeliveryPollMs?: number | undefined;
+  /** AUTH_CACHE_TTL_MS; unset: DEFAULT_AUTH_CACHE_TTL_MS. */
+  authCacheTtlMs?: number | undefined;
 }
 
 /** A setting that cannot work; the message is one line saying what is wrong and how to fix it. */
@@ -71,6 +75,19 @@ function parseRedisUrl(raw: string | undefined): string | undefined {
   return raw;
 }
 
+/** A whole number of milliseconds in [min, max] from variable `name`; undefined when unset. */
+function parseMilliseconds(name: string, raw: string | undefined, min: number, max: number, suggested: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const ms = /^\d{1,9}$/.test(raw) ? Number(raw) : NaN;
+  if (!(ms >= min && ms <= max)) {
+    throw new ConfigError(`${name} must be a whole number of milliseconds from ${min} to ${max} (got "${raw}"); set ${name}=${suggested} or unset it`);
+  }
+  return ms;
+}
+
+/** How long a gateway reuses an API key's row without reading it again, unless AUTH_CACHE_TTL_MS says otherwise. */
+export const DEFAULT_AUTH_CACHE_TTL_MS = 5000;
+
 function parseTarget(env: Env): DatabaseTarget {
   try {
     return parseDatabaseTarget(value(env, 'DATABASE_URL'), value(env, 'PGLITE_DIR'));
@@ -91,5 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     seedDemo: parseBoolean(env, 'SEED_DEMO', true),
     redisUrl: parseRedisUrl(value(env, 'REDIS_URL')),
     ingestMaxBytes: parseIngestMaxBytes(value(env, 'INGEST_MAX_BYTES'), (message) => new ConfigError(message)),
+    quotaDeliveryPollMs: parseMilliseconds('QUOTA_DELIVERY_POLL_MS', value(env, 'QUOTA_DELIVERY_POLL_MS'), 100, 3_600_000, 5000),
+    authCacheTtlMs: parseMilliseconds('AUTH_CACHE_TTL_MS', value(env, 'AUTH_CACHE_TTL_MS'), 0, 300_000, DEFAULT_AUTH_CACHE_TTL_MS),
   };
 }

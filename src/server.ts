@@ -3,11 +3,12 @@ import http from 'node:http';
 import path from 'node:path';
 import pg from 'pg';
 import { parseApiKey, secretMatches } from './auth/api-key-secret.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, DEFAULT_AUTH_CACHE_TTL_MS, loadConfig, type Config } from './config.js';
 import type { DatabaseTarget } from './db/adapters.js';
 import type { Database } from './db/database.js';
 import { DEMO_API_KEY, isDatabaseEmpty, seedDemo } from './db/seed.js';
 import type { PrismaClient } from './generated/prisma/client.js';
+import type { QuotaDeliverer } from './quota/delivery.js';
 import { TrafficRecorder } from './traffic/recorder.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './rate-limit/limiter.js';
 import {
@@ -23,6 +24,8 @@ import {
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const DATABASE_CLOSE_TIMEOUT_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 5_000;
+/** Webhook attempts in flight at shutdown get this long; then they are aborted and left to the next start. */
+const QUOTA_DELIVERY_STOP_TIMEOUT_MS = 5_000;
 
 /** A start-up failure the operator can fix: printed as one line on stderr, exit code 1. */
 class StartupError extends Error {}
@@ -246,6 +249,7 @@ async function main(): Promise<void> {
   let db: Database | undefined;
   let trafficRecorder: TrafficRecorder | undefined;
   let rateLimiter: RateLimiter | undefined;
+  let quotaDeliverer: QuotaDeliverer | undefined;
   let shuttingDown = false;
   let startup: Promise<void> = Promise.resolve();
 
@@ -268,6 +272,8 @@ async function main(): Promise<void> {
     clearInterval(idleSweep);
     clearTimeout(force);
     await startup.catch(() => {});
+    // No new webhook attempts; those in flight finish (bounded). Pending ones stay queued in the database.
+    await quotaDeliverer?.stop(QUOTA_DELIVERY_STOP_TIMEOUT_MS).catch((error) => logger.warn({ err: error }, `stopping quota deliveries failed: ${errorSummary(error)}`));
     // The last requests' traffic is still buffered: written before the database closes.
     await trafficRecorder?.close();
     await rateLimiter?.close().catch((error) => logger.warn({ err: error }, `closing the rate limiter failed: ${errorSummary(error)}`));
@@ -318,6 +324,7 @@ async function main(): Promise<void> {
     const app = createApp({
       prisma: database.prisma,
       exposeQueryStats: config.exposeQueryStats,
+      authCacheTtlMs: config.authCacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS,
       graphiql: { defaultKey: config.development ? demoKey : undefined },
       plugins: [
         useHealthCheck({
@@ -334,6 +341,13 @@ async function main(): Promise<void> {
       onUnexpectedError: logUnexpectedError(logger),
       trafficRecorder,
       rateLimiter,
+    });
+    // Quota alert webhooks are queued in the database: deliver those left pending by an earlier
+    // process (stopped, crashed, between retries) now, then poll; new alerts nudge it at once.
+    const { startQuotaDeliveries } = await import('./quota/delivery.js');
+    quotaDeliverer = startQuotaDeliveries(database.prisma, {
+      pollIntervalMs: config.quotaDeliveryPollMs,
+      onError: (error) => logger.warn({ err: error }, `quota alert delivery failed: ${errorSummary(error)}`),
     });
     handle = (req, res) => {
       if (shuttingDown) res.setHeader('connection', 'close');
@@ -356,6 +370,7 @@ async function main(): Promise<void> {
   } catch (error) {
     // A signal during start-up: shutdown() closes what was opened and exits 0.
     if (shuttingDown) return;
+    await quotaDeliverer?.stop(QUOTA_DELIVERY_STOP_TIMEOUT_MS).catch(() => {});
     await rateLimiter?.close().catch(() => {});
     await db?.close().catch(() => {});
     throw error;

@@ -20,6 +20,8 @@ export interface AppOptions {
   prisma: PrismaClient;
   /** Adds `extensions.queryStats { sqlStatements, durationMs }` to every response. */
   exposeQueryStats?: boolean;
+  /** How long a key's row is reused without SQL (ms); 0 (the default here): read it on every request. */
+  authCacheTtlMs?: number;
   /** GraphiQL at GET /graphql; `defaultKey` pre-fills its Authorization header (development only). */
   graphiql?: false | { defaultKey?: string };
   /** More envelop/yoga plugins (logging, metrics), run before the gateway's own. */
@@ -82,7 +84,7 @@ function clientErrorFrom(error: unknown): GraphQLError | null {
 }
 
 export function createApp(options: AppOptions): App {
-  const authenticator = new Authenticator(options.prisma);
+  const authenticator = new Authenticator(options.prisma, options.authCacheTtlMs ?? 0);
   const graphiql = options.graphiql ?? false;
   const rateLimit = options.rateLimiter ? new RateLimitGate(options.rateLimiter) : null;
   const traffic = options.trafficRecorder

@@ -76,3 +76,58 @@ describe('authentication', () => {
     expect(key.startsWith(body.data.viewer.apiKey.prefix)).toBe(true);
   });
 });
+
+describe('the key cache (AUTH_CACHE_TTL_MS)', () => {
+  it('reuses a key row within the TTL: the second request authenticates without SQL', async () => {
+    const cached = createApp({ prisma: db.prisma, authCacheTtlMs: 60_000 });
+    const first = await graphql(cached, '{ __typename }', { key });
+    const second = await graphql(cached, '{ __typename }', { key });
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    expect(first.statements.some((sql) => sql.includes('"ApiKey"'))).toBe(true);
+    expect(second.statements.filter((sql) => sql.includes('"ApiKey"'))).toEqual([]);
+  });
+
+  it('still checks the secret on every request', async () => {
+    const cached = createApp({ prisma: db.prisma, authCacheTtlMs: 60_000 });
+    expect((await graphql(cached, '{ __typename }', { key })).status).toBe(200);
+    expect((await graphql(cached, '{ __typename }', { key: `${key.slice(0, -1)}${key.endsWith('x') ? 'y' : 'x'}` })).status).toBe(401);
+  });
+
+  it('a key revoked through this process fails on the very next request despite the cache', async () => {
+    const realm = await createRealm(db.prisma, 'Cache revocation');
+    const admin = await createKey(db.prisma, realm.id);
+    const victim = await createKey(db.prisma, realm.id);
+    const cached = createApp({ prisma: db.prisma, authCacheTtlMs: 60_000 });
+    expect((await graphql(cached, '{ __typename }', { key: victim.key })).status).toBe(200);
+    const id = Buffer.from(`ApiKey:${victim.record.id}`).toString('base64url');
+    const revoked = await graphql(cached, `mutation { revokeApiKey(id: "${id}") { userErrors { code } } }`, { key: admin.key });
+    expect(revoked.body.data.revokeApiKey.userErrors).toEqual([]);
+    expect((await graphql(cached, '{ __typename }', { key: victim.key })).status).toBe(401);
+  });
+
+  it('a key revoked by another process is accepted at most until the TTL runs out', async () => {
+    const realm = await createRealm(db.prisma, 'Cache expiry');
+    const victim = await createKey(db.prisma, realm.id);
+    const cached = createApp({ prisma: db.prisma, authCacheTtlMs: 300 });
+    expect((await graphql(cached, '{ __typename }', { key: victim.key })).status).toBe(200);
+    // Another gateway revokes it: this process cannot know until its cached row expires.
+    await db.prisma.apiKey.update({ where: { id: victim.record.id }, data: { revokedAt: new Date() } });
+    expect((await graphql(cached, '{ __typename }', { key: victim.key })).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect((await graphql(cached, '{ __typename }', { key: victim.key })).status).toBe(401);
+    // Without the cache (the default of createApp) the revocation applies at once.
+    expect((await graphql(app, '{ __typename }', { key: victim.key })).status).toBe(401);
+  });
+});
+
+describe('AUTH_CACHE_TTL_MS', () => {
+  it('is a number of milliseconds from 0 (off) to 300000; anything else stops the start with a clear message', async () => {
+    const { ConfigError, loadConfig } = await import('../src/config.js');
+    expect(loadConfig({}).authCacheTtlMs).toBeUndefined();
+    expect(loadConfig({ AUTH_CACHE_TTL_MS: '0' }).authCacheTtlMs).toBe(0);
+    expect(loadConfig({ AUTH_CACHE_TTL_MS: '2500' }).authCacheTtlMs).toBe(2500);
+    for (const bad of ['-1', 'soon', '300001', '1.5']) expect(() => loadConfig({ AUTH_CACHE_TTL_MS: bad }), bad).toThrow(ConfigError);
+    expect(() => loadConfig({ AUTH_CACHE_TTL_MS: 'soon' })).toThrow(/AUTH_CACHE_TTL_MS must be a whole number of milliseconds from 0 to 300000/);
+  });
+});

@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeId } from '../src/global-id.js';
-import { configureQuotaDelivery, settleQuotaDeliveries } from '../src/quota/delivery.js';
+import { configureQuotaDelivery, settleQuotaDeliveries, startQuotaDeliveries, type QuotaDeliverer } from '../src/quota/delivery.js';
 import { createApp, type App } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createKey } from './helpers/fixtures.js';
@@ -19,6 +19,7 @@ let server: Server;
 let webhookUrl: string;
 const received: { headers: IncomingHttpHeaders; body: string }[] = [];
 let failNext = 1;
+let deliverer: QuotaDeliverer;
 
 const fid = (key: keyof typeof realm.features) => encodeId('Feature', realm.features[key].id);
 
@@ -27,6 +28,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   app = createApp({ prisma: db.prisma, now: () => NOW, onUnexpectedError: (error) => console.error(error) });
   realm = await createUsageRealm(db.prisma, 'UTC');
+  deliverer = startQuotaDeliveries(db.prisma);
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk) => (body += chunk));
@@ -42,6 +44,7 @@ beforeAll(async () => {
   webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/quota`;
 });
 afterAll(async () => {
+  await deliverer?.stop();
   configureQuotaDelivery();
   await new Promise((resolve) => server?.close(resolve));
   await db?.destroy();
@@ -51,7 +54,7 @@ const CREATE = `mutation($input: CreateQuotaRuleInput!) { createQuotaRule(input:
   quotaRule { id period thresholdQuantity thresholdPercent webhookUrl feature { key } } webhookSecret userErrors { field code message } } }`;
 const DELETE = `mutation($id: ID!) { deleteQuotaRule(id: $id) { deletedQuotaRuleId userErrors { field code } } }`;
 const INGEST = `mutation ($events: [UsageEventInput!]!) { ingestUsage(events: $events) { accepted duplicates rejected { index code message } } }`;
-const ALERTS = `{ realm { alerts(first: 20) { totalCount edges { node { rule { id } periodStart quantity threshold late message deliveredAt deliveryAttempts lastDeliveryError } } } } }`;
+const ALERTS = `{ realm { alerts(first: 20) { totalCount edges { node { rule { id } periodStart quantity threshold late message deliveredAt deliveryAttempts lastDeliveryError nextDeliveryAt } } } } }`;
 
 async function create(input: Record<string, unknown>, key = realm.admin.key) {
   const { body } = await graphql(app, CREATE, { key, variables: { input } });
@@ -114,7 +117,7 @@ describe('alerts as usage arrives', () => {
     const list = await alerts();
     expect(list.totalCount).toBe(1);
     const alert = list.edges[0].node;
-    expect(alert).toMatchObject({ rule: { id: dayRule.id }, periodStart: '2026-06-15T00:00:00.000Z', quantity: '11', threshold: '10', late: false, deliveryAttempts: 2, lastDeliveryError: null });
+    expect(alert).toMatchObject({ rule: { id: dayRule.id }, periodStart: '2026-06-15T00:00:00.000Z', quantity: '11', threshold: '10', late: false, deliveryAttempts: 2, lastDeliveryError: null, nextDeliveryAt: null });
     expect(alert.deliveredAt).toBeTruthy();
     expect(alert.message).toMatch(/^Usage crossed the daily quota of "tx" for 2026-06-15/);
 
@@ -125,7 +128,9 @@ describe('alerts as usage arrives', () => {
       expect(request.headers['x-usage-gateway-signature']).toBe(expected);
       expect(request.headers['content-type']).toBe('application/json');
     }
-    expect(JSON.parse(received[1]!.body)).toMatchObject({ type: 'quota.crossed', feature: 'tx', period: 'DAY', quantity: '11', threshold: '10', late: false });
+    // The payload carries the alert's id: delivery is at least once, receivers dedupe by it.
+    expect(JSON.parse(received[0]!.body)).toEqual(JSON.parse(received[1]!.body));
+    expect(JSON.parse(received[1]!.body)).toMatchObject({ alertId: expect.any(String), ruleId: expect.any(String), realmId: realm.realm.id, type: 'quota.crossed', feature: 'tx', period: 'DAY', quantity: '11', threshold: '10', late: false });
   });
 
   it('gives up after the last attempt and records the error', async () => {
@@ -135,7 +140,7 @@ describe('alerts as usage arrives', () => {
     await settleQuotaDeliveries();
     failNext = 0;
     const alert = (await alerts()).edges[0].node;
-    expect(alert).toMatchObject({ periodStart: '2026-06-14T00:00:00.000Z', deliveredAt: null, deliveryAttempts: 3, lastDeliveryError: 'HTTP 503', late: true });
+    expect(alert).toMatchObject({ periodStart: '2026-06-14T00:00:00.000Z', deliveredAt: null, deliveryAttempts: 3, lastDeliveryError: 'HTTP 503', late: true, nextDeliveryAt: null });
     expect(received).toHaveLength(3);
   });
 
@@ -150,7 +155,7 @@ describe('alerts as usage arrives', () => {
     expect((await alerts()).totalCount).toBe(2);
     await ingest([{ feature: 'req', timestamp: '2026-06-15T10:00:00Z', quantity: '1' }]);
     const alert = (await alerts()).edges[0].node;
-    expect(alert).toMatchObject({ periodStart: '2026-06-01T00:00:00.000Z', quantity: '80', threshold: '80', late: false, deliveredAt: null, deliveryAttempts: 0 });
+    expect(alert).toMatchObject({ periodStart: '2026-06-01T00:00:00.000Z', quantity: '80', threshold: '80', late: false, deliveredAt: null, deliveryAttempts: 0, nextDeliveryAt: null });
     expect(alert.message).toContain('80 % of the license');
   });
 

@@ -327,7 +327,7 @@ describe('batching', () => {
       { key: realm.admin.key },
     );
     expect(body.errors).toBeUndefined();
-    const usageStatements = statements.filter((sql) => sql.includes('WITH hourly'));
+    const usageStatements = statements.filter((sql) => sql.includes('/* usage */'));
     expect(usageStatements).toHaveLength(3);
     for (const { node } of body.data.realm.workspaces.edges) {
       const daySum = node.byDay.points.reduce((s: number, p: { quantity: string }) => s + Number(p.quantity), 0);

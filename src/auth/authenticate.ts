@@ -1,39 +1,73 @@
 import type { Viewer } from '../context.js';
 import { outsideRecording } from '../db/statement-recorder.js';
-import type { PrismaClient } from '../generated/prisma/client.js';
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { keyFromAuthorizationHeader, parseApiKey, secretMatches } from './api-key-secret.js';
 
 const LAST_USED_RESOLUTION_MS = 60_000;
+/** Cached keys per authenticator, at most; past it the cache starts over. */
+const MAX_CACHED_KEYS = 10_000;
+
+/** When each key was last changed by this process (revoked, rotated), on the performance.now() clock. */
+const keyChangedAt = new Map<string, number>();
+
+/** Call after changing a key: every authenticator of this process drops its cached copy at once. */
+export function forgetCachedKey(apiKeyId: string): void {
+  keyChangedAt.set(apiKeyId, performance.now());
+}
+
+const KEY_SELECT = {
+  id: true,
+  realmId: true,
+  workspaceId: true,
+  scopes: true,
+  secretHash: true,
+  previousSecretHash: true,
+  previousSecretExpiresAt: true,
+  revokedAt: true,
+  tier: true,
+  customRateLimit: true,
+  realm: { select: { tier: true, customRateLimit: true } },
+} as const;
 
 /**
  * The key of a request, or null for a missing, malformed, unknown or revoked one (callers answer
  * all four alike). `lastUsedAt` is written at most once a minute per key, after the answer.
+ *
+ * With `cacheTtlMs` > 0 a key's row is kept that long, so most requests authenticate without SQL
+ * (the secret is still hashed and compared every time, and revocation dates still apply). Changes
+ * made through this process (`forgetCachedKey`) apply at once; changes made by another gateway
+ * process apply within the TTL.
  */
 export class Authenticator {
   private lastUsedWrites = new Map<string, number>();
+  private cache = new Map<string, { record: KeyRecord; fetchedAt: number }>();
 
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly cacheTtlMs = 0,
+  ) {}
+
+  private async findKey(prefix: string): Promise<KeyRecord | null> {
+    if (this.cacheTtlMs <= 0) return this.prisma.apiKey.findUnique({ where: { prefix }, select: KEY_SELECT });
+    const cached = this.cache.get(prefix);
+    const now = performance.now();
+    if (cached && now - cached.fetchedAt < this.cacheTtlMs && !((keyChangedAt.get(cached.record.id) ?? -1) >= cached.fetchedAt)) return cached.record;
+    const record = await this.prisma.apiKey.findUnique({ where: { prefix }, select: KEY_SELECT });
+    // Unknown prefixes are not cached: guessing keys must not fill memory.
+    if (record) {
+      if (this.cache.size >= MAX_CACHED_KEYS) this.cache.clear();
+      this.cache.set(prefix, { record, fetchedAt: now });
+    } else {
+      this.cache.delete(prefix);
+    }
+    return record;
+  }
 
   async authenticate(authorization: string | null | undefined, now = new Date()): Promise<Viewer | null> {
     const key = keyFromAuthorizationHeader(authorization);
     const parsed = key ? parseApiKey(key) : null;
     if (!key || !parsed) return null;
-    const record = await this.prisma.apiKey.findUnique({
-      where: { prefix: parsed.prefix },
-      select: {
-        id: true,
-        realmId: true,
-        workspaceId: true,
-        scopes: true,
-        secretHash: true,
-        previousSecretHash: true,
-        previousSecretExpiresAt: true,
-        revokedAt: true,
-        tier: true,
-        customRateLimit: true,
-        realm: { select: { tier: true, customRateLimit: true } },
-      },
-    });
+    const record = await this.findKey(parsed.prefix);
     if (!record) return null;
     const previousValid = !!record.previousSecretHash && !!record.previousSecretExpiresAt && record.previousSecretExpiresAt > now;
     if (!secretMatches(key, record.secretHash) && !(previousValid && secretMatches(key, record.previousSecretHash!))) return null;
@@ -62,3 +96,5 @@ export class Authenticator {
     );
   }
 }
+
+type KeyRecord = Prisma.ApiKeyGetPayload<{ select: typeof KEY_SELECT }>;

@@ -5,6 +5,7 @@ import type { MonthCoverage } from './coverage.js';
 import type { Feature } from '../generated/prisma/client.js';
 import { billMonth, type MonthlyUsage } from './month-billing.js';
 import { buildMonthlyUsageSql, type MonthlyUsageRow } from './monthly-usage-sql.js';
+import type { ContractWithLicenseIds, CreditGrantWithId } from './usage-coverage.js';
 
 export interface BilledMonth {
   month: BillingMonth;
@@ -13,6 +14,9 @@ export interface BilledMonth {
   timeZone: string;
   coverage: MonthCoverage;
   features: Map<string, Feature>;
+  /** The contracts and credit grants the months were billed with, for attributing usage to them. */
+  contracts: ContractWithLicenseIds[];
+  grants: CreditGrantWithId[];
 }
 
 /** How many months back billing looks: the current one and the 11 before it. */
@@ -52,11 +56,11 @@ async function load(ctx: Context, realmId: string, monthNames: readonly string[]
   const [contracts, grants, rows] = await Promise.all([
     ctx.prisma.contract.findMany({
       where: { realmId, startsAt: { lt: end }, endsAt: { gt: from } },
-      select: { startsAt: true, endsAt: true, licenses: { select: { featureId: true, quantityPerMonth: true } } },
+      select: { startsAt: true, endsAt: true, licenses: { select: { id: true, featureId: true, quantityPerMonth: true } } },
     }),
     ctx.prisma.creditGrant.findMany({
       where: { realmId, startsAt: { lt: end }, OR: [{ endsAt: null }, { endsAt: { gt: from } }] },
-      select: { kind: true, credits: true, startsAt: true, endsAt: true },
+      select: { id: true, kind: true, credits: true, startsAt: true, endsAt: true },
     }),
     from < to
       ? (() => {
@@ -78,6 +82,8 @@ async function load(ctx: Context, realmId: string, monthNames: readonly string[]
     range: { from: month.range.from, to: month.range.to < to ? month.range.to : to },
     timeZone,
     features,
+    contracts,
+    grants,
     coverage: billMonth({
       month,
       timeZone,

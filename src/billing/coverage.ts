@@ -31,6 +31,8 @@ export interface ProductCoverage extends ProductMonth {
   onDemand: Decimal;
   /** onDemand × unitPrice; null without a price. */
   onDemandCost: Decimal | null;
+  /** The credits taken from each pool, in the order they were taken (adds up to creditsApplied). */
+  creditsTaken: { pool: keyof CreditPools; credits: Decimal }[];
 }
 
 export interface MonthCoverage {
@@ -41,6 +43,11 @@ export interface MonthCoverage {
 }
 
 const categoryRank = (c: CreditCategory) => CREDIT_CATEGORIES.indexOf(c);
+
+/** The order products draw on credits: by category (see CREDIT_CATEGORIES), then by feature key. */
+export function spendingOrder<T extends Pick<ProductMonth, 'category' | 'key'>>(products: readonly T[]): T[] {
+  return [...products].sort((a, b) => categoryRank(a.category) - categoryRank(b.category) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
 
 /**
  * How a month's usage is paid for, per product:
@@ -58,7 +65,7 @@ const categoryRank = (c: CreditCategory) => CREDIT_CATEGORIES.indexOf(c);
  */
 export function coverMonth(products: readonly ProductMonth[], available: CreditPools): MonthCoverage {
   const pools = { ...available };
-  const ordered = [...products].sort((a, b) => categoryRank(a.category) - categoryRank(b.category) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const ordered = spendingOrder(products);
   const results = new Map<string, ProductCoverage>();
   let creditsApplied = ZERO;
 
@@ -70,6 +77,7 @@ export function coverMonth(products: readonly ProductMonth[], available: CreditP
     let coveredByCredits = ZERO;
     let credits = ZERO;
     const price = product.unitPrice ? dec(product.unitPrice) : null;
+    const creditsTaken: ProductCoverage['creditsTaken'] = [];
 
     // The pools this product may draw on, in order: its own kind of space credits, then general ones.
     // They are priced together, so a product paid from two pools is not rounded twice.
@@ -88,6 +96,7 @@ export function coverMonth(products: readonly ProductMonth[], available: CreditP
         const taken = min(owed, pools[pool]);
         pools[pool] = pools[pool].minus(taken);
         owed = owed.minus(taken);
+        if (taken.greaterThan(0)) creditsTaken.push({ pool, credits: taken });
       }
     }
 
@@ -102,6 +111,7 @@ export function coverMonth(products: readonly ProductMonth[], available: CreditP
       creditsApplied: credits,
       onDemand: remaining,
       onDemandCost: price ? remaining.mul(price) : null,
+      creditsTaken,
     });
   }
   return {

@@ -132,6 +132,7 @@ const byText = (a: string | null, b: string | null) => (a ?? '').localeCompare(b
  * A workspace-scoped viewer reads only usage attributed to its subtree.
  */
 export async function loadExportRows(prisma: PrismaClient, viewer: Pick<Viewer, 'realmId' | 'workspaceId'>, request: ExportRequest): Promise<UsageExportRow[]> {
+  const features = await prisma.feature.findMany({ where: { realmId: viewer.realmId }, select: { id: true, key: true, unit: true, aggregation: true } });
   const { sql, params } = buildUsageSql({
     parentKind: 'REALM',
     parentIds: [viewer.realmId],
@@ -142,12 +143,13 @@ export async function loadExportRows(prisma: PrismaClient, viewer: Pick<Viewer, 
     timeZone: request.timeZone,
     filter: {},
     groupBy: ['WORKSPACE', 'APP'],
+    features,
+    totals: false,
   });
   const usage = (await prisma.$queryRawUnsafe<UsageRow[]>(sql, ...params)).filter((row) => row.kind === 'point');
   const workspaceIds = [...new Set(usage.map((r) => r.workspaceId).filter((id): id is string => !!id))];
   const appIds = [...new Set(usage.map((r) => r.appId).filter((id): id is string => !!id))];
-  const [features, workspaces, apps] = await Promise.all([
-    prisma.feature.findMany({ where: { realmId: viewer.realmId }, select: { id: true, key: true, unit: true } }),
+  const [workspaces, apps] = await Promise.all([
     workspaceIds.length ? prisma.workspace.findMany({ where: { id: { in: workspaceIds } }, select: { id: true, name: true } }) : [],
     appIds.length ? prisma.app.findMany({ where: { id: { in: appIds } }, select: { id: true, name: true } }) : [],
   ]);

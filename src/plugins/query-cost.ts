@@ -44,9 +44,19 @@ export function fieldCost(args: Record<string, unknown>, _ctx: unknown, field: G
 
 /** What was actually resolved: one point per field value in the response, list items counted one by one. */
 export function actualCost(data: unknown): number {
-  if (Array.isArray(data)) return data.reduce((sum: number, item) => sum + actualCost(item), 0);
+  // Plain loops: responses can hold tens of thousands of usage points.
+  if (Array.isArray(data)) {
+    let sum = 0;
+    for (const item of data) sum += actualCost(item);
+    return sum;
+  }
   if (data && typeof data === 'object') {
-    return Object.values(data).reduce((sum: number, value) => sum + 1 + (value && typeof value === 'object' ? actualCost(value) : 0), 0);
+    let sum = 0;
+    for (const key in data) {
+      const value = (data as Record<string, unknown>)[key];
+      sum += 1 + (value && typeof value === 'object' ? actualCost(value) : 0);
+    }
+    return sum;
   }
   return 0;
 }

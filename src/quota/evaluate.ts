@@ -4,7 +4,7 @@ import { billingMonth, monthOf } from '../billing/calendar.js';
 import { dec, roundQuantity, ZERO, type Decimal } from '../billing/decimal.js';
 import { licensedForMonth } from '../billing/proration.js';
 import { HOUR_MS } from '../usage/time.js';
-import { scheduleDelivery } from './delivery.js';
+import { nudgeQuotaDeliveries } from './delivery.js';
 
 export type QuotaPeriod = 'DAY' | 'MONTH';
 
@@ -84,7 +84,8 @@ export async function periodUsage(prisma: PrismaClient, realmId: string, feature
 /**
  * Checks the quota rules of the features a committed batch touched, for the periods it touched,
  * and creates an alert for each rule crossed for the first time in a period (one per rule and
- * period, by a unique constraint), then starts webhook deliveries in the background.
+ * period, by a unique constraint), queued for webhook delivery in the same insert; then nudges
+ * this process's deliverers so the first attempt goes out at once.
  */
 export async function evaluateQuotas(prisma: PrismaClient, realmId: string, touched: readonly TouchedHour[], now: Date): Promise<number> {
   if (!touched.length) return 0;
@@ -128,29 +129,16 @@ export async function evaluateQuotas(prisma: PrismaClient, realmId: string, touc
       const what = rule.thresholdPercent ? `${dec(rule.thresholdPercent).toFixed()} % of the license (${threshold.toFixed()})` : threshold.toFixed();
       const periodName = rule.period === 'DAY' ? DateTime.fromJSDate(range.from, { zone: timeZone }).toFormat('yyyy-MM-dd') : monthOf(range.from, timeZone);
       const message = `${late ? 'Late usage crossed' : 'Usage crossed'} the ${rule.period === 'DAY' ? 'daily' : 'monthly'} quota of "${rule.feature.key}" for ${periodName}: ${quantity.toFixed()} ≥ ${what}.`;
+      // With a webhook, the alert is queued for delivery by the same insert (see delivery.ts).
+      const webhook = !!(rule.webhookUrl && rule.webhookSecret);
       const [alert] = await prisma.alert.createManyAndReturn({
-        data: [{ realmId, ruleId: rule.id, periodStart: range.from, periodEnd: range.to, quantity, threshold, crossedAt: now, late, message }],
+        data: [{ realmId, ruleId: rule.id, periodStart: range.from, periodEnd: range.to, quantity, threshold, crossedAt: now, late, message, nextDeliveryAt: webhook ? new Date() : null }],
         skipDuplicates: true,
+        select: { id: true },
       });
       if (!alert) continue; // another batch got there first
       created++;
-      if (rule.webhookUrl && rule.webhookSecret) {
-        scheduleDelivery(prisma, alert.id, rule.webhookUrl, rule.webhookSecret, {
-          type: 'quota.crossed',
-          alertId: alert.id,
-          ruleId: rule.id,
-          realmId,
-          feature: rule.feature.key,
-          period: rule.period,
-          periodStart: range.from.toISOString(),
-          periodEnd: range.to.toISOString(),
-          quantity: quantity.toFixed(),
-          threshold: threshold.toFixed(),
-          crossedAt: now.toISOString(),
-          late,
-          message,
-        });
-      }
+      if (webhook) nudgeQuotaDeliveries(prisma);
     }
   }
   return created;

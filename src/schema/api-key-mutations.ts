@@ -1,3 +1,4 @@
+import { forgetCachedKey } from '../auth/authenticate.js';
 import { newApiKeySecret, hashSecret } from '../auth/api-key-secret.js';
 import { escalatedScopes, isScope, SCOPES } from '../auth/scopes.js';
 import { builder } from '../builder.js';
@@ -112,13 +113,14 @@ builder.mutationField('createApiKey', (t) =>
 builder.mutationField('revokeApiKey', (t) =>
   t.field({
     type: ApiKeyPayload,
-    description: 'Revokes a key; it fails from the very next request. Needs `keys:manage`.',
+    description: 'Revokes a key; it fails from the very next request to this gateway process, and within `AUTH_CACHE_TTL_MS` (5 s by default) on other processes. Needs `keys:manage`.',
     authScopes: { keysManage: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
       const id = await manageableKeyId(ctx, args.id);
       if (!id) return notFound(['id']);
       await ctx.prisma.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: ctx.now } });
+      forgetCachedKey(id);
       return { apiKeyId: id, secret: null, userErrors: [] };
     },
   }),
@@ -149,6 +151,7 @@ builder.mutationField('rotateApiKey', (t) =>
           previousSecretExpiresAt: grace > 0 ? new Date(ctx.now.getTime() + grace * 1000) : null,
         },
       });
+      forgetCachedKey(id);
       return { apiKeyId: id, secret, userErrors: [] };
     },
   }),

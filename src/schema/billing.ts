@@ -14,7 +14,9 @@ import { dec, sum, type Decimal } from '../billing/decimal.js';
 import { invoiceLines, type InvoiceLine } from '../billing/invoice.js';
 import { ContractNode } from './contract.js';
 import { FeatureNode } from './feature.js';
-import { TimeRangeRef } from './usage.js';
+import { TimeRangeRef, UsagePointRef } from './usage.js';
+import { inRealm } from './visibility.js';
+import { pointCoverage, type CoveragePortion } from '../usage/coverage-loader.js';
 
 // ─── Output types ─────────────────────────────────────────────────────────────────────────────
 
@@ -234,8 +236,12 @@ builder.prismaObjectField('Realm', 'invoicePreview', (t) =>
 
 const USER_ERROR = UserErrorRef;
 
-builder.prismaObject('CreditGrant', {
+export const CreditGrantNode = builder.prismaNode('CreditGrant', {
   description: 'Credits per month: general add-on credits, or credits that come with private (1,000) or shield (3,000) spaces.',
+  authScopes: { billingRead: true },
+  id: { field: 'id' },
+  nullable: true,
+  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
   fields: (t) => ({
     kind: t.expose('kind', { type: CreditKindEnum }),
     credits: t.expose('credits', { type: 'Decimal', description: 'Credits per month (prorated by days in force).' }),
@@ -468,5 +474,52 @@ builder.prismaObjectField('Realm', 'prices', (t) =>
     description: 'On-demand prices of the realm, by date.',
     authScopes: { billingRead: true },
     query: () => ({ orderBy: [{ validFrom: 'asc' }, { id: 'asc' }] }),
+  }),
+);
+
+// ─── Coverage of usage points ─────────────────────────────────────────────────────────────────
+
+const CoverageSourceEnum = builder.enumType('CoverageSource', {
+  values: ['LICENSE', 'CREDIT_GRANT', 'ON_DEMAND'] as const,
+  description: 'What paid for usage: a license, the credits of a credit grant, or nothing (on demand, at the unit price).',
+});
+
+const UsageCoverageRef = builder.objectRef<CoveragePortion>('UsageCoverage').implement({
+  description: "A share of a usage point and what paid for it, as the month's billing (`Realm.usageHistory`) counts it.",
+  fields: (t) => ({
+    source: t.field({ type: CoverageSourceEnum, resolve: (c) => c.source }),
+    license: t.prismaField({
+      type: 'License',
+      nullable: true,
+      description: 'LICENSE: the license.',
+      resolve: (query, c, _args, ctx) => (c.source === 'LICENSE' && c.sourceId ? ctx.prisma.license.findUnique({ ...query, where: { id: c.sourceId } }) : null),
+    }),
+    creditGrant: t.prismaField({
+      type: 'CreditGrant',
+      nullable: true,
+      description: 'CREDIT_GRANT: the grant whose credits paid.',
+      resolve: (query, c, _args, ctx) => (c.source === 'CREDIT_GRANT' && c.sourceId ? ctx.prisma.creditGrant.findUnique({ ...query, where: { id: c.sourceId } }) : null),
+    }),
+    quantity: t.field({ type: 'Decimal', description: 'The part of the point paid this way, in the feature\'s unit.', resolve: (c) => c.quantity }),
+    credits: t.field({ type: 'Decimal', nullable: true, description: 'CREDIT_GRANT: credits spent on it (quantity × the month\'s unit price); null otherwise.', resolve: (c) => c.credits }),
+  }),
+});
+
+builder.objectField(UsagePointRef, 'coverage', (t) =>
+  t.field({
+    type: [UsageCoverageRef],
+    nullable: true,
+    authScopes: { billingRead: true },
+    description:
+      "What paid for this point, as the month's billing counts it: licenses first, then credit grants (first in, first out), then on demand, " +
+      "taking each realm month's hourly usage of the feature (the whole realm's, whatever the report's filters) in hour order. The quantities add up " +
+      'to the point\'s quantity, and over a month to `Realm.usageHistory` coveredByLicense, coveredByCredits and onDemand exactly. ' +
+      'Null for features whose monthly quantity is not the sum of their hours (MAX, LATEST, UNIQUE_COUNT aggregation, SPACE unit): ' +
+      'an hour cannot be said to use a part of them. Usage after the current hour is not billed yet and has no coverage. ' +
+      'Needs `billing:read` and a realm-wide key.',
+    resolve: (point, _args, ctx) => {
+      requireRealmWideKey(ctx);
+      return pointCoverage(ctx, point);
+    },
   }),
 );

@@ -46,6 +46,12 @@ export const AlertNode = builder.prismaNode('Alert', {
     deliveredAt: t.expose('deliveredAt', { type: 'DateTime', nullable: true, description: 'When the webhook accepted the alert; null: not (yet) delivered or no webhook.' }),
     deliveryAttempts: t.exposeInt('deliveryAttempts'),
     lastDeliveryError: t.exposeString('lastDeliveryError', { nullable: true }),
+    nextDeliveryAt: t.expose('nextDeliveryAt', {
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'When the next webhook attempt is due (while an attempt runs: when its lease expires and another gateway process may retry it); null: nothing left to deliver (delivered, given up after the last attempt, or no webhook).',
+    }),
   }),
 });
 

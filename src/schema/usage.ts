@@ -1,3 +1,4 @@
+import { Kind, type GraphQLResolveInfo, type SelectionNode } from 'graphql';
 import DataLoader from 'dataloader';
 import { builder } from '../builder.js';
 import { memoize, type Context } from '../context.js';
@@ -91,7 +92,7 @@ const UsageGroupRef = builder.objectRef<UsageGroup>('UsageGroup').implement({
   }),
 });
 
-const UsagePointRef = builder.objectRef<UsagePoint>('UsagePoint').implement({
+export const UsagePointRef = builder.objectRef<UsagePoint>('UsagePoint').implement({
   fields: (t) => ({
     start: t.expose('start', { type: 'DateTime' }),
     end: t.expose('end', { type: 'DateTime' }),
@@ -190,7 +191,19 @@ interface UsageFieldArgs extends Omit<UsageArgs, 'range'> {
   filter?: FilterArg;
 }
 
-async function loadReport(ctx: Context, parentKind: UsageParentKind, parentId: string, args: UsageFieldArgs) {
+/** Whether the `usage` field's selection asks for `totals` (directly or through fragments). */
+function selectsTotals(info: GraphQLResolveInfo): boolean {
+  const visit = (selections: readonly SelectionNode[]): boolean =>
+    selections.some((selection) => {
+      if (selection.kind === Kind.FIELD) return selection.name.value === 'totals';
+      if (selection.kind === Kind.INLINE_FRAGMENT) return visit(selection.selectionSet.selections);
+      const fragment = info.fragments[selection.name.value];
+      return fragment ? visit(fragment.selectionSet.selections) : false;
+    });
+  return info.fieldNodes.some((node) => (node.selectionSet ? visit(node.selectionSet.selections) : false));
+}
+
+async function loadReport(ctx: Context, parentKind: UsageParentKind, parentId: string, args: UsageFieldArgs, info: GraphQLResolveInfo) {
   const facts = await realmFacts(ctx);
   const request = resolveUsageRequest(args, {
     now: ctx.now,
@@ -198,7 +211,8 @@ async function loadReport(ctx: Context, parentKind: UsageParentKind, parentId: s
     earliestUsage: args.timeframe === 'ALL_TIME' ? await earliestUsage(ctx) : undefined,
   });
   const { filter, ignored } = await resolveFilter(ctx, args.filter);
-  return usageLoader(ctx, { parentKind, request, filter, ignored }).load(parentId);
+  // Totals cost a second aggregation: read only when asked for.
+  return usageLoader(ctx, { parentKind, request, filter, ignored, totals: selectsTotals(info) }).load(parentId);
 }
 
 const usageDescription =
@@ -231,7 +245,7 @@ for (const [model, kind] of simpleParents) {
       description: usageDescription,
       authScopes: { usageRead: true },
       args: usageArgs,
-      resolve: (parent, args, ctx) => loadReport(ctx, kind, parent.id, args as UsageFieldArgs),
+      resolve: (parent, args, ctx, info) => loadReport(ctx, kind, parent.id, args as UsageFieldArgs, info),
     }),
   );
 }
@@ -242,7 +256,7 @@ builder.prismaObjectField('Workspace', 'usage', (t) =>
     description: `${usageDescription} SUBTREE (the default) includes every workspace beneath this one.`,
     authScopes: { usageRead: true },
     args: { ...usageArgs, scope: t.arg({ type: WorkspaceUsageScopeEnum, defaultValue: 'SUBTREE' }) },
-    resolve: (parent, args, ctx) =>
-      loadReport(ctx, args.scope === 'SELF' ? 'WORKSPACE_SELF' : 'WORKSPACE_SUBTREE', parent.id, args as UsageFieldArgs),
+    resolve: (parent, args, ctx, info) =>
+      loadReport(ctx, args.scope === 'SELF' ? 'WORKSPACE_SELF' : 'WORKSPACE_SUBTREE', parent.id, args as UsageFieldArgs, info),
   }),
 );

@@ -15,7 +15,16 @@ export const DIMENSION_NAMES = ['workspaceId', 'datastreamId', 'projectId', 'app
 export type DimensionValues = { [K in keyof UsageDimensions]-?: string | null };
 
 export function dimensionValuesOf(source: UsageDimensions): DimensionValues {
-  return Object.fromEntries(DIMENSION_NAMES.map((name) => [name, source[name] ?? null])) as DimensionValues;
+  // Spelled out (not built from DIMENSION_NAMES): it runs once per usage point.
+  return {
+    workspaceId: source.workspaceId ?? null,
+    datastreamId: source.datastreamId ?? null,
+    projectId: source.projectId ?? null,
+    appId: source.appId ?? null,
+    billingTag: source.billingTag ?? null,
+    resource: source.resource ?? null,
+    apiKeyId: source.apiKeyId ?? null,
+  };
 }
 
 function escapeDimension(value: string): string {

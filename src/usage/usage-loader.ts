@@ -5,7 +5,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import { DIMENSION_NAMES, dimensionValuesOf, type DimensionValues } from './dimension-key.js';
 import { HOUR_MS, floorToHour, nextBucketStart, type TimeRange } from './time.js';
 import { capAtWatermark, type UsageRequest } from './usage-request.js';
-import { buildUsageSql, type UsageFilterIds, type UsageParentKind, type UsageRow } from './usage-sql.js';
+import { buildUsageSql, type UsageFilterIds, type UsageParentKind, type UsageQuery, type UsageRow } from './usage-sql.js';
 
 export type UsageGroup = DimensionValues;
 
@@ -16,6 +16,17 @@ export interface UsagePoint {
   quantity: Prisma.Decimal;
   group: UsageGroup;
   isFinal: boolean;
+  /** The question the point answers, so that follow-up questions (coverage) run once per report. */
+  origin: PointOrigin;
+}
+
+export interface PointOrigin {
+  /** Same for every point of the reports answered by one statement. */
+  reportKey: string;
+  query: Omit<UsageQuery, 'parentIds'>;
+  parentId: string;
+  /** The bucket as the statement returned it. */
+  bucket: string;
 }
 
 export interface UsageTotal {
@@ -71,6 +82,8 @@ export interface UsageLoadKey {
   filter: UsageFilterIds;
   /** Filter ids the caller may not see: ignored, and named in the warnings. */
   ignored: string[];
+  /** Whether the report's `totals` are read (they need a second aggregation). */
+  totals: boolean;
 }
 
 function compareGroups(a: UsageGroup, b: UsageGroup): number {
@@ -88,10 +101,10 @@ function compareGroups(a: UsageGroup, b: UsageGroup): number {
  */
 export function usageLoader(ctx: Context, key: UsageLoadKey): DataLoader<string, UsageReport> {
   const cacheKey = `usage:${JSON.stringify(key)}`;
-  return memoize(ctx, cacheKey, () => new DataLoader<string, UsageReport>((parentIds) => loadUsage(ctx, key, parentIds)));
+  return memoize(ctx, cacheKey, () => new DataLoader<string, UsageReport>((parentIds) => loadUsage(ctx, key, cacheKey, parentIds)));
 }
 
-async function loadUsage(ctx: Context, key: UsageLoadKey, parentIds: readonly string[]): Promise<UsageReport[]> {
+async function loadUsage(ctx: Context, key: UsageLoadKey, reportKey: string, parentIds: readonly string[]): Promise<UsageReport[]> {
   const facts = await realmFacts(ctx);
   const featuresInScope = key.filter.featureIds
     ? key.filter.featureIds.map((id) => facts.features.get(id)).filter((f): f is Feature => !!f)
@@ -103,19 +116,21 @@ async function loadUsage(ctx: Context, key: UsageLoadKey, parentIds: readonly st
   const request = finalizedThrough ? capAtWatermark(key.request, finalizedThrough) : key.request;
   const warnings = [...request.warnings, ...key.ignored.map((id) => `Ignored filter id ${id}: it does not exist or is outside this key's scope.`)];
 
+  const query: Omit<UsageQuery, 'parentIds'> = {
+    parentKind: key.parentKind,
+    realmId: ctx.viewer.realmId,
+    scopeWorkspaceId: ctx.viewer.workspaceId,
+    range: request.range,
+    granularity: request.granularity,
+    timeZone: request.timeZone,
+    filter: key.filter,
+    groupBy: request.groupBy,
+    features: featuresInScope.map((f) => ({ id: f.id, aggregation: f.aggregation })),
+    totals: key.totals,
+  };
   let rows: UsageRow[] = [];
   if (request.range.from < request.range.to) {
-    const { sql, params } = buildUsageSql({
-      parentKind: key.parentKind,
-      parentIds: [...parentIds],
-      realmId: ctx.viewer.realmId,
-      scopeWorkspaceId: ctx.viewer.workspaceId,
-      range: request.range,
-      granularity: request.granularity,
-      timeZone: request.timeZone,
-      filter: key.filter,
-      groupBy: request.groupBy,
-    });
+    const { sql, params } = buildUsageSql({ ...query, parentIds: [...parentIds] });
     rows = await ctx.prisma.$queryRawUnsafe<UsageRow[]>(sql, ...params);
   }
 
@@ -135,6 +150,9 @@ async function loadUsage(ctx: Context, key: UsageLoadKey, parentIds: readonly st
     ]),
   );
   const ends = bucketEnds(request);
+  // Points of one bucket share their start; ungrouped reports share one (empty) group.
+  const starts = new Map<string, Date>();
+  const sharedGroup = request.groupBy.length ? null : dimensionValuesOf({});
   for (const row of rows) {
     const report = reports.get(row.parent);
     const feature = facts.features.get(row.feature);
@@ -144,28 +162,46 @@ async function loadUsage(ctx: Context, key: UsageLoadKey, parentIds: readonly st
       report.totals.push({ feature, quantity, group: dimensionValuesOf(row) });
       continue;
     }
-    const bucketStart = new Date(row.bucket!);
+    let bucketStart = starts.get(row.bucket!);
+    if (!bucketStart) starts.set(row.bucket!, (bucketStart = new Date(row.bucket!)));
     const start = bucketStart < request.range.from ? request.range.from : bucketStart;
     const end = ends(bucketStart);
-    report.points.push({ start, end, feature, quantity, group: dimensionValuesOf(row), isFinal: end <= watermarks.get(feature.id)! });
+    report.points.push({
+      start,
+      end,
+      feature,
+      quantity,
+      group: sharedGroup ?? dimensionValuesOf(row),
+      isFinal: end <= watermarks.get(feature.id)!,
+      origin: { reportKey, query, parentId: row.parent, bucket: row.bucket! },
+    });
     if (request.granularity === 'SUMMARIZED') report.totals.push({ feature, quantity, group: dimensionValuesOf(row) });
   }
+  // Features in key order, ranked once: reports can hold tens of thousands of points.
+  const rank = new Map([...facts.features.values()].sort((a, b) => a.key.localeCompare(b.key)).map((f, i) => [f.id, i]));
+  const byFeature = (a: { feature: Feature }, b: { feature: Feature }) => rank.get(a.feature.id)! - rank.get(b.feature.id)!;
   for (const report of reports.values()) {
-    report.points.sort((a, b) => a.feature.key.localeCompare(b.feature.key) || compareGroups(a.group, b.group) || a.start.getTime() - b.start.getTime());
-    report.totals.sort((a, b) => a.feature.key.localeCompare(b.feature.key) || compareGroups(a.group, b.group));
+    report.points.sort((a, b) => byFeature(a, b) || compareGroups(a.group, b.group) || a.start.getTime() - b.start.getTime());
+    report.totals.sort((a, b) => byFeature(a, b) || compareGroups(a.group, b.group));
   }
   return parentIds.map((id) => reports.get(id)!);
 }
 
 /** The end of the bucket starting at `start`, clipped to the range. */
 function bucketEnds(request: UsageRequest): (start: Date) => Date {
+  // Many points share a bucket (one per feature and group): each end is worked out once.
+  const ends = new Map<number, Date>();
   return (start) => {
     if (request.granularity === 'SUMMARIZED') return request.range.to;
+    const known = ends.get(start.getTime());
+    if (known) return known;
     const next =
       request.granularity === 'HOUR'
         ? new Date(start.getTime() + HOUR_MS)
         : nextBucketStart(start, request.granularity, request.timeZone);
-    return next > request.range.to ? request.range.to : next;
+    const end = next > request.range.to ? request.range.to : next;
+    ends.set(start.getTime(), end);
+    return end;
   };
 }
 

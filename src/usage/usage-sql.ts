@@ -1,4 +1,5 @@
 import type { DimensionValues } from './dimension-key.js';
+import type { Aggregation } from '../generated/prisma/enums.js';
 import type { Granularity, TimeRange } from './time.js';
 
 /** What a `usage` field is read for: the parent nodes it hangs off. */
@@ -48,6 +49,10 @@ export interface UsageQuery {
   timeZone: string;
   filter: UsageFilterIds;
   groupBy: Dimension[];
+  /** The realm's features the question may read (after `filter.featureIds`), with their aggregation. */
+  features: readonly { id: string; aggregation: Aggregation }[];
+  /** Whether totals over the whole range are wanted too (for SUMMARIZED they are the points). */
+  totals?: boolean;
 }
 
 export interface UsageRow extends DimensionValues {
@@ -58,7 +63,7 @@ export interface UsageRow extends DimensionValues {
   quantity: string;
 }
 
-class Params {
+export class Params {
   values: unknown[] = [];
   add(value: unknown, cast: string): string {
     this.values.push(value);
@@ -67,7 +72,7 @@ class Params {
 }
 
 /** How each parent kind picks its rows; `t` is the usage table's alias. */
-function parentClause(kind: UsageParentKind, t: string, parents: string) {
+export function parentClause(kind: UsageParentKind, t: string, parents: string) {
   const column = (name: string) => ({ expr: `${t}."${name}"`, join: '', where: `${t}."${name}" = ANY(${parents})` });
   switch (kind) {
     case 'REALM':
@@ -102,16 +107,10 @@ function parentClause(kind: UsageParentKind, t: string, parents: string) {
 }
 
 /**
- * One statement answering a `usage` question for every parent of a batch: the points (one per
- * parent × feature × group × bucket) and the totals over the whole range (which for MAX, LATEST
- * and UNIQUE_COUNT are not the sum of the points).
- *
- * Hourly rows are first added up per hour across the dimensions not grouped by, then combined
- * across hours by the feature's aggregation: SUM/COUNT add, MAX takes the highest hour, LATEST the
- * last hour with usage. UNIQUE_COUNT counts distinct keys over the bucket from the key table.
+ * The pieces every statement answering a `usage` question is built from: the parent, realm and
+ * range parameters, the filters on a usage table alias, the bucket of an hour, the grouped dimensions.
  */
-export function buildUsageSql(query: UsageQuery): { sql: string; params: unknown[] } {
-  const p = new Params();
+export function usageSqlParts(query: UsageQuery, p: Params) {
   const parents = p.add(query.parentIds, 'uuid[]');
   const realm = p.add(query.realmId, 'uuid');
   const from = p.add(query.range.from.toISOString(), 'timestamptz');
@@ -159,41 +158,80 @@ export function buildUsageSql(query: UsageQuery): { sql: string; params: unknown
     }
   };
   const iso = (expr: string) => `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
+  return { parents, realm, from, to, zone, dimensionSelect, dimensionNames, dimensionOutput, filters, bucket, iso };
+}
 
-  const hourlyParent = parentClause(query.parentKind, 'u', parents);
-  const uniqueParent = parentClause(query.parentKind, 'k', parents);
-  const combined = `CASE f."aggregation"
-      WHEN 'MAX' THEN MAX(h.quantity)
-      WHEN 'LATEST' THEN (array_agg(h.quantity ORDER BY h.hour DESC))[1]
-      ELSE SUM(h.quantity) END`;
-  const withTotals = query.granularity !== 'SUMMARIZED';
+/**
+ * One statement answering a `usage` question for every parent of a batch: the points (one per
+ * parent × feature × group × bucket) and, when asked, the totals over the whole range (which for
+ * MAX, LATEST and UNIQUE_COUNT are not the sum of the points).
+ *
+ * Each kind of feature reads its rows once, and points and totals come from one pass (GROUPING
+ * SETS): SUM/COUNT features add their hourly rows straight into buckets; MAX and LATEST first add
+ * hourly rows up per hour across the dimensions not grouped by, then take the highest hour or the
+ * last hour with usage; UNIQUE_COUNT counts distinct keys over the bucket from the key table.
+ */
+export function buildUsageSql(query: UsageQuery): { sql: string; params: unknown[] } {
+  const p = new Params();
+  // Features are picked per kind below; the filter's feature ids are already among them.
+  const { parents, filters, bucket, iso } = usageSqlParts({ ...query, filter: { ...query.filter, featureIds: undefined } }, p);
+  const grouped = DIMENSIONS.filter((d) => query.groupBy.includes(d));
+  const withTotals = (query.totals ?? true) && query.granularity !== 'SUMMARIZED';
+  const ofKind = (kinds: Aggregation[]) => query.features.filter((f) => kinds.includes(f.aggregation)).map((f) => f.id);
 
-  const sql = `
-WITH hourly AS (
-  SELECT ${hourlyParent.expr} AS parent, u."featureId" AS feature, ${dimensionSelect('u')}, u."hour" AS hour, SUM(u."quantity") AS quantity
-  FROM "UsageHourly" u ${hourlyParent.join}
-  JOIN "Feature" f0 ON f0.id = u."featureId" AND f0."aggregation" <> 'UNIQUE_COUNT'
-  WHERE ${hourlyParent.where} AND ${filters('u')}
-  GROUP BY 1, 2, ${DIMENSIONS.map((_, i) => i + 3).join(', ')}, u."hour"
-), keyed AS (
-  SELECT DISTINCT ${uniqueParent.expr} AS parent, k."featureId" AS feature, ${dimensionSelect('k')}, k."hour" AS hour, k."key" AS key
-  FROM "UsageUniqueKey" k ${uniqueParent.join}
-  WHERE ${uniqueParent.where} AND ${filters('k')}
-)
-SELECT 'point' AS kind, h.parent::text AS parent, h.feature::text AS feature, ${iso(bucket('h.hour'))} AS bucket, ${dimensionOutput}, (${combined})::text AS quantity
-FROM hourly h JOIN "Feature" f ON f.id = h.feature
-GROUP BY h.parent, h.feature, ${bucket('h.hour')}, ${dimensionNames}, f."aggregation"
-${withTotals ? `UNION ALL
-SELECT 'total', h.parent::text, h.feature::text, NULL, ${dimensionOutput}, (${combined})::text
-FROM hourly h JOIN "Feature" f ON f.id = h.feature
-GROUP BY h.parent, h.feature, ${dimensionNames}, f."aggregation"` : ''}
-UNION ALL
-SELECT 'point', k.parent::text, k.feature::text, ${iso(bucket('k.hour'))}, ${dimensionOutput}, COUNT(DISTINCT k.key)::text
-FROM keyed k
-GROUP BY k.parent, k.feature, ${bucket('k.hour')}, ${dimensionNames}
-${withTotals ? `UNION ALL
-SELECT 'total', k.parent::text, k.feature::text, NULL, ${dimensionOutput}, COUNT(DISTINCT k.key)::text
-FROM keyed k
-GROUP BY k.parent, k.feature, ${dimensionNames}` : ''}`;
-  return { sql, params: p.values };
+  /** SELECT list and GROUP BY of one part, over alias `t` whose hour column is `hour`. */
+  const output = (t: string, hour: string, quantity: string, parentExpr: string) => {
+    const bucketExpr = bucket(hour);
+    const dims = grouped.map((d) => `${t}."${DIMENSION_COLUMN[d]}"`);
+    const select = [
+      withTotals ? `CASE WHEN GROUPING(${bucketExpr}) = 0 THEN 'point' ELSE 'total' END AS kind` : `'point' AS kind`,
+      `${parentExpr}::text AS parent`,
+      `${t}."featureId"::text AS feature`,
+      `${iso(bucketExpr)} AS bucket`,
+      ...DIMENSIONS.map((d) => `${grouped.includes(d) ? `${t}."${DIMENSION_COLUMN[d]}"::text` : 'NULL::text'} AS "${DIMENSION_COLUMN[d]}"`),
+      `(${quantity})::text AS quantity`,
+    ].join(', ');
+    const keys = [parentExpr, `${t}."featureId"`, ...dims].join(', ');
+    const groupBy = withTotals ? `${keys}, GROUPING SETS ((${bucketExpr}), ())` : `${keys}, ${bucketExpr}`;
+    return { select, groupBy };
+  };
+
+  /** Rows of `table` (alias `t`) of `features` straight into buckets by `quantity`. */
+  const directPart = (table: string, t: string, quantity: string, features: string[]) => {
+    const parent = parentClause(query.parentKind, t, parents);
+    const { select, groupBy } = output(t, `${t}."hour"`, quantity, parent.expr);
+    return `SELECT ${select}
+FROM "${table}" ${t} ${parent.join}
+WHERE ${parent.where} AND ${filters(t)} AND ${t}."featureId" = ANY(${p.add(features, 'uuid[]')})
+GROUP BY ${groupBy}`;
+  };
+
+  const parts: string[] = [];
+  const additive = ofKind(['SUM', 'COUNT']);
+  if (additive.length) parts.push(directPart('UsageHourly', 'u', 'SUM(u."quantity")', additive));
+  const peaks = ofKind(['MAX', 'LATEST']);
+  if (peaks.length) {
+    const parent = parentClause(query.parentKind, 'u', parents);
+    const dims = grouped.map((d) => `u."${DIMENSION_COLUMN[d]}"`);
+    const { select, groupBy } = output(
+      'h',
+      'h."hour"',
+      `CASE WHEN bool_or(h.latest) THEN (array_agg(h.quantity ORDER BY h."hour" DESC))[1] ELSE MAX(h.quantity) END`,
+      'h.parent',
+    );
+    parts.push(`SELECT ${select}
+FROM (
+  SELECT ${parent.expr} AS parent, u."featureId", ${dims.map((d) => `${d}, `).join('')}u."hour", SUM(u."quantity") AS quantity,
+    u."featureId" = ANY(${p.add(ofKind(['LATEST']), 'uuid[]')}) AS latest
+  FROM "UsageHourly" u ${parent.join}
+  WHERE ${parent.where} AND ${filters('u')} AND u."featureId" = ANY(${p.add(peaks, 'uuid[]')})
+  GROUP BY ${[parent.expr, 'u."featureId"', ...dims, 'u."hour"'].join(', ')}
+) h
+GROUP BY ${groupBy}`);
+  }
+  const unique = ofKind(['UNIQUE_COUNT']);
+  if (unique.length) parts.push(directPart('UsageUniqueKey', 'k', 'COUNT(DISTINCT k."key")', unique));
+  // No feature to read: a statement with the right columns and no rows keeps callers simple.
+  if (!parts.length) parts.push(`SELECT 'point' AS kind, NULL::text AS parent, NULL::text AS feature, NULL::text AS bucket, ${DIMENSIONS.map((d) => `NULL::text AS "${DIMENSION_COLUMN[d]}"`).join(', ')}, NULL::text AS quantity WHERE FALSE`);
+  return { sql: `/* usage */\n${parts.join('\nUNION ALL\n')}`, params: p.values };
 }
