@@ -10,7 +10,7 @@
  */
 import http from 'node:http';
 import os from 'node:os';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import pg from 'pg';
 import { openDatabase, type Database } from '../src/db/database.js';
@@ -91,6 +91,7 @@ export interface TargetResult {
   peakMemoryMiB: number | null;
   peer: PeerResult | null;
   serverVersion: string;
+  measuredAt: string;
 }
 
 function databaseUrl(target: Target): string {
@@ -157,6 +158,8 @@ async function runTarget(target: Target): Promise<TargetResult> {
   const app = createApp({ prisma: db.prisma, exposeQueryStats: true, rateLimiter: limiter, trafficRecorder: recorder });
   const server = http.createServer((req, res) => void app.handleNodeRequest(req, res));
   const port = await freePort();
+  // The client's idle keep-alive connections outlive Node's default 5 s between slow rounds.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const inProcess = sender((u, i) => Promise.resolve(app.fetch(u, i)), 'http://bench');
   const overHttp = sender((u, i) => fetch(u, i), `http://127.0.0.1:${port}`);
@@ -215,7 +218,7 @@ async function runTarget(target: Target): Promise<TargetResult> {
   } else {
     await db.close();
   }
-  return { target, data, generatedSeconds, queries: results, throughput, overheadRatio, peakMemoryMiB, peer, serverVersion };
+  return { target, data, generatedSeconds, queries: results, throughput, overheadRatio, peakMemoryMiB, peer, serverVersion, measuredAt: new Date().toISOString() };
 }
 
 const TRIVIAL = { query: '{ __typename }', variables: {} };
@@ -269,8 +272,26 @@ async function loadTests(url: string, data: GeneratedData, queries: BenchQuery[]
   };
 }
 
-const results: TargetResult[] = [];
-for (const target of targets) results.push(await runTarget(target));
+/** Each target's results are kept, so a failed or partial run still reports the targets measured before. */
+const RESULTS_DIR = 'bench/.data/results';
+mkdirSync(RESULTS_DIR, { recursive: true });
+let failed = false;
+for (const target of targets) {
+  try {
+    const result = await runTarget(target);
+    const stored = { ...result, queries: result.queries.map((q) => ({ ...q, query: { id: q.query.id, title: q.query.title } })) };
+    writeFileSync(`${RESULTS_DIR}/${target.name}.json`, JSON.stringify(stored));
+  } catch (error) {
+    failed = true;
+    console.error(`${target.name} failed: ${(error as Error).stack ?? error}`);
+  }
+}
+const results: TargetResult[] = Object.keys(TARGETS)
+  .filter((name) => existsSync(`${RESULTS_DIR}/${name}.json`))
+  .map((name) => {
+    const stored = JSON.parse(readFileSync(`${RESULTS_DIR}/${name}.json`, 'utf8'), (key, value) => (key === 'anchor' ? new Date(value) : value));
+    return stored as TargetResult;
+  });
 const markdown = report(results);
 console.log(`\n${markdown}`);
 if (opts.write) {
@@ -285,7 +306,7 @@ if (opts.write) {
   writeFileSync(file, next);
   console.log(`wrote ${file}`);
 }
-process.exit(results.every((r) => r.queries.every((q) => q.verified)) ? 0 : 1);
+process.exit(!failed && results.every((r) => r.queries.every((q) => q.verified)) ? 0 : 1);
 
 function report(all: TargetResult[]): string {
   const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1);
@@ -293,13 +314,13 @@ function report(all: TargetResult[]): string {
   const cpus = os.cpus();
   lines.push(`## Query benchmarks (\`npm run bench\`)`, '');
   lines.push(
-    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus.length} × ${cpus[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ` +
+    `Written ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus.length} × ${cpus[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ` +
       `Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(2)} when the report was written. Client, gateway and database share the machine.`,
     '',
   );
   for (const r of all) {
     const d = r.data;
-    lines.push(`### ${r.target.kind === 'postgres' ? 'PostgreSQL' : 'PGlite'}, scale ${r.target.scale.name}`, '');
+    lines.push(`### ${r.target.kind === 'postgres' ? 'PostgreSQL' : 'PGlite'}, scale ${r.target.scale.name} (measured ${r.measuredAt.slice(0, 16).replace('T', ' ')} UTC)`, '');
     lines.push(
       `${r.serverVersion.split(' on ')[0]}. Data: ${d.realms.length} realms, ${d.realms.reduce((n, x) => n + x.workspaceIds.length, 0)} workspaces (4-ary trees), ` +
         `${d.realms.reduce((n, x) => n + x.datastreams, 0).toLocaleString('en')} datastreams, 12 features, ${r.target.scale.days} days ending ${d.anchor.toISOString().slice(0, 10)}: ` +

@@ -55,7 +55,8 @@ export interface UsageQuery {
   totals?: boolean;
 }
 
-export interface UsageRow extends DimensionValues {
+/** A row of `buildUsageSql`: dimensions not grouped by are absent. */
+export interface UsageRow extends Partial<DimensionValues> {
   kind: 'point' | 'total';
   parent: string;
   feature: string;
@@ -188,7 +189,8 @@ export function buildUsageSql(query: UsageQuery): { sql: string; params: unknown
       `${parentExpr}::text AS parent`,
       `${t}."featureId"::text AS feature`,
       `${iso(bucketExpr)} AS bucket`,
-      ...DIMENSIONS.map((d) => `${grouped.includes(d) ? `${t}."${DIMENSION_COLUMN[d]}"::text` : 'NULL::text'} AS "${DIMENSION_COLUMN[d]}"`),
+      // Only the grouped dimensions: the others are null in every row, and rows can number tens of thousands.
+      ...grouped.map((d) => `${t}."${DIMENSION_COLUMN[d]}"::text AS "${DIMENSION_COLUMN[d]}"`),
       `(${quantity})::text AS quantity`,
     ].join(', ');
     const keys = [parentExpr, `${t}."featureId"`, ...dims].join(', ');
@@ -232,6 +234,6 @@ GROUP BY ${groupBy}`);
   const unique = ofKind(['UNIQUE_COUNT']);
   if (unique.length) parts.push(directPart('UsageUniqueKey', 'k', 'COUNT(DISTINCT k."key")', unique));
   // No feature to read: a statement with the right columns and no rows keeps callers simple.
-  if (!parts.length) parts.push(`SELECT 'point' AS kind, NULL::text AS parent, NULL::text AS feature, NULL::text AS bucket, ${DIMENSIONS.map((d) => `NULL::text AS "${DIMENSION_COLUMN[d]}"`).join(', ')}, NULL::text AS quantity WHERE FALSE`);
+  if (!parts.length) parts.push(`SELECT 'point' AS kind, NULL::text AS parent, NULL::text AS feature, NULL::text AS bucket, ${grouped.map((d) => `NULL::text AS "${DIMENSION_COLUMN[d]}"`).join(', ')}${grouped.length ? ', ' : ''}NULL::text AS quantity WHERE FALSE`);
   return { sql: `/* usage */\n${parts.join('\nUNION ALL\n')}`, params: p.values };
 }
