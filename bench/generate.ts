@@ -8,6 +8,7 @@
 import cliProgress from 'cli-progress';
 import { hashSecret } from '../src/auth/api-key-secret.js';
 import type { PrismaClient } from '../src/generated/prisma/client.js';
+import { hashSql } from '../src/db/seed.js';
 
 export interface Scale {
   name: 'S' | 'M';
@@ -92,13 +93,6 @@ export function describeRealms(scale: Scale): BenchRealm[] {
 type Sql = (sql: string) => Promise<unknown>;
 
 const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
-/** A pseudo-random 31-bit integer from integer SQL expressions (two LCG rounds, all in bigint). */
-function hashSql(...terms: string[]): string {
-  const multipliers = [2654435761, 40503, 7919, 104729];
-  const mixed = terms.map((term, i) => `(${term})::bigint * ${multipliers[i % multipliers.length]}`).join(' + ');
-  return `((((${mixed}) % 2147483648) * 1103515245 + 12345) % 2147483648)`;
-}
-
 interface Marker {
   version: number;
   scale: string;

@@ -4,6 +4,7 @@
  * In-process (`yoga.fetch`), sequential requests, p50/p95 of N requests after a warm-up; on PGlite
  * (in memory) and, when reachable, PostgreSQL. Prints a Markdown table.
  */
+import { percentile } from './measure.js';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { createScratchDatabase } from '../src/db/scratch-database.js';
 import { openDatabase, type Database } from '../src/db/database.js';
@@ -15,9 +16,6 @@ import { createApp } from '../src/yoga.js';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const WARMUP = 200;
 
-function percentile(sorted: number[], q: number) {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
 
 async function measure(send: () => Promise<Response>) {
   for (let i = 0; i < WARMUP; i++) await (await send()).text();

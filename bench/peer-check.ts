@@ -8,6 +8,7 @@
  * Ranges end at the realm's last usage hour: Q1 the 95 days before the hour after it, Q2 the 30 UTC
  * days before the midnight after it. Exits 1 on a mismatch.
  */
+import { percentile } from './measure.js';
 import { deepStrictEqual } from 'node:assert';
 import pg from 'pg';
 import {
@@ -31,9 +32,6 @@ function arg(name: string): string | undefined {
   return index >= 0 ? process.argv[index + 1] : undefined;
 }
 
-function percentile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
 
 async function time(n: number, run: () => Promise<unknown>): Promise<{ p50: number; p95: number; min: number }> {
   for (let i = 0; i < 3; i++) await run();

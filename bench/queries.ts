@@ -6,6 +6,7 @@
 import { decodeId, encodeId } from '../src/global-id.js';
 import { bucketValue } from '../src/traffic/histogram.js';
 import type { GeneratedData } from './generate.js';
+import { canonicalDecimal, canonicalInstant as iso } from './peer.js';
 import { FEATURE_DEFS } from './generate.js';
 
 export interface Row {
@@ -25,16 +26,6 @@ export interface BenchQuery {
 
 const DAY_MS = 86_400_000;
 
-/** Decimal strings without trailing zeros: "12.500" and "12.5" compare equal. */
-export function canonicalDecimal(value: unknown): string {
-  const text = String(value);
-  if (!text.includes('.')) return text === '-0' ? '0' : text;
-  const trimmed = text.replace(/0+$/, '').replace(/\.$/, '');
-  return trimmed === '-0' ? '0' : trimmed;
-}
-export function iso(value: unknown): string {
-  return (value instanceof Date ? value : new Date(String(value))).toISOString();
-}
 export function sortRows(rows: Row[]): Row[] {
   const key = (row: Row) => JSON.stringify(Object.keys(row).sort().map((k) => row[k]));
   return rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
@@ -79,7 +70,7 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
       values: [realm.id, q1Range.from, q1Range.to, realm.featureIds.filter((id) => id !== uniqueFeature)],
     },
     fromGateway: (d) => pointRows(d.realm.usage.points),
-    fromSql: (rows) => sortRows(rows.map((r) => ({ feature: String(r.feature), start: iso(r.hour), quantity: canonicalDecimal(r.quantity) }))),
+    fromSql: (rows) => sortRows(rows.map((r) => ({ feature: String(r.feature), start: iso(r.hour as Date), quantity: canonicalDecimal(r.quantity as string) }))),
   };
 
   // Q2: the dashboard. Daily usage per feature of the first 50 workspaces (by id), each its own
@@ -105,7 +96,7 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
       ),
     );
   const q2FromSql = (rows: Record<string, unknown>[]) =>
-    sortRows(rows.map((r) => ({ workspace: String(r.workspace), feature: String(r.feature), start: iso(`${(r.day as Date).toISOString?.() ?? r.day}`), quantity: canonicalDecimal(r.quantity) })));
+    sortRows(rows.map((r) => ({ workspace: String(r.workspace), feature: String(r.feature), start: iso(r.day as Date), quantity: canonicalDecimal(r.quantity as string) })));
   const q2 = (id: 'Q2' | 'Q2S', scope: 'SELF' | 'SUBTREE'): BenchQuery => ({
     id,
     title: `Dashboard: workspaces(first: 50) { usage(last 30 days, DAY, groupBy FEATURE, ${scope}) }`,
@@ -137,8 +128,8 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
       sortRows(
         rows.map((r) => ({
           feature: String(r.feature),
-          start: iso(`${(r.month as Date).toISOString?.() ?? r.month}`),
-          quantity: canonicalDecimal(r.quantity),
+          start: iso(r.month as Date),
+          quantity: canonicalDecimal(r.quantity as string),
           workspace: (r.workspace as string) ?? null,
           datastream: (r.datastream as string) ?? null,
         })),
@@ -200,7 +191,7 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
           m.products.filter((p: any) => p.used !== '0').map((p: any) => ({ feature: raw(p.feature.id)!, month: m.month, quantity: canonicalDecimal(p.used) })),
         ),
       ),
-    fromSql: (rows) => sortRows(rows.map((r) => ({ feature: String(r.feature), month: String(r.month), quantity: canonicalDecimal(r.quantity) }))),
+    fromSql: (rows) => sortRows(rows.map((r) => ({ feature: String(r.feature), month: String(r.month), quantity: canonicalDecimal(r.quantity as string) }))),
   };
   return [q1, q2('Q2', 'SELF'), q2('Q2S', 'SUBTREE'), q3, q4, q5];
 }

@@ -3,7 +3,7 @@ import { encodeId } from '../src/global-id.js';
 import { createApp, type App } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createKey } from './helpers/fixtures.js';
-import { graphql } from './helpers/graphql.js';
+import { graphql, mutationPayload } from './helpers/graphql.js';
 import { createUsageRealm, insertUsage, type RawUsage } from './helpers/usage-fixture.js';
 
 const HOUR = 3_600_000;
@@ -31,13 +31,7 @@ const CREATE_CONTRACT = `mutation($input: CreateContractInput!) { createContract
 const CREATE_GRANT = `mutation($input: CreateCreditGrantInput!) { createCreditGrant(input: $input) { creditGrant { kind credits startsAt endsAt } userErrors { field message code } } }`;
 const SET_PRICE = `mutation($input: SetPriceInput!) { setPrice(input: $input) { price { unitAmount currency validFrom feature { key } } userErrors { field message code } } }`;
 
-async function ok(query: string, variables: Record<string, unknown>, key = realm.admin.key) {
-  const response = await graphql(app, query, { key, variables });
-  expect(response.body.errors).toBeUndefined();
-  const payload = Object.values(response.body.data!)[0] as { userErrors: unknown[] };
-  expect(payload.userErrors).toEqual([]);
-  return payload as any;
-}
+const ok = (query: string, variables: Record<string, unknown>, key = realm.admin.key) => mutationPayload(app, query, { key, variables });
 
 beforeAll(async () => {
   db = await createTestDatabase();

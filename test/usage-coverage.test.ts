@@ -4,7 +4,7 @@ import { encodeId } from '../src/global-id.js';
 import { createApp, type App } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createKey } from './helpers/fixtures.js';
-import { graphql } from './helpers/graphql.js';
+import { graphql, mutationPayload } from './helpers/graphql.js';
 import { createUsageRealm, insertUsage, type RawUsage } from './helpers/usage-fixture.js';
 
 const HOUR = 3_600_000;
@@ -23,13 +23,7 @@ const fid = (key: keyof typeof realm.features) => encodeId('Feature', realm.feat
 const hours = (from: string, count: number, every: number, make: (i: number) => Omit<RawUsage, 'hour'>): RawUsage[] =>
   Array.from({ length: count }, (_, i) => ({ hour: new Date(new Date(from).getTime() + i * every * HOUR), ...make(i) }));
 
-async function ok(query: string, variables: Record<string, unknown>) {
-  const response = await graphql(app, query, { key: realm.admin.key, variables });
-  expect(response.body.errors).toBeUndefined();
-  const payload = Object.values(response.body.data!)[0] as { userErrors: unknown[] };
-  expect(payload.userErrors).toEqual([]);
-  return payload as any;
-}
+const ok = (query: string, variables: Record<string, unknown>) => mutationPayload(app, query, { key: realm.admin.key, variables });
 
 beforeAll(async () => {
   db = await createTestDatabase();

@@ -312,7 +312,7 @@ function int(value: number): string {
   return `${value}::bigint`;
 }
 /** A pseudo-random 31-bit integer from integer SQL expressions (two LCG rounds, all in bigint). */
-function hashSql(...terms: string[]): string {
+export function hashSql(...terms: string[]): string {
   const multipliers = [2654435761, 40503, 7919, 104729];
   const mixed = terms.map((term, i) => `(${term}) * ${multipliers[i % multipliers.length]}`).join(' + ');
   return `((((${mixed}) % 2147483648) * 1103515245 + 12345) % 2147483648)`;

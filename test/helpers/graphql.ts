@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { newStatementLog, recordStatements, type StatementLog } from '../../src/db/statement-recorder.js';
 import type { App } from '../../src/yoga.js';
 
@@ -27,4 +28,13 @@ export async function graphql<T = any>(
     }),
   );
   return { status: response.status, headers: response.headers, body: await response.json(), statements: log.statements };
+}
+
+/** A mutation that must succeed: no errors and no `userErrors`. Returns its payload. */
+export async function mutationPayload(app: App, query: string, options: { key: string; variables: Record<string, unknown> }): Promise<any> {
+  const response = await graphql(app, query, options);
+  expect(response.body.errors).toBeUndefined();
+  const payload = Object.values(response.body.data!)[0] as { userErrors: unknown[] };
+  expect(payload.userErrors).toEqual([]);
+  return payload;
 }
