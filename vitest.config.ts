@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Every suite runs on the embedded PGlite, and again on PostgreSQL when TEST_DATABASE_URL is set.
@@ -10,6 +11,11 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // Migrates a template once per run; each test file's database is a copy of it.
+    globalSetup: ['test/global-setup.ts'],
+    // Test files mostly wait (on PostgreSQL, on spawned servers and CLIs, on timers): more files
+    // than cores at a time keeps both cores busy. Vitest's default is one worker per core minus one.
+    maxWorkers: Math.max(2, availableParallelism() * 2),
     projects: databases.map((database) => ({
       extends: true,
       test: {

@@ -1,5 +1,5 @@
 import { DatabaseConfigError, parseDatabaseTarget, type DatabaseTarget } from './db/adapters.js';
-import { parseIngestMaxBytes } from './ingest/ndjson.js';
+import { parseIngestMaxBytes, parseIngestMaxSeconds } from './ingest/ndjson.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -12,16 +12,31 @@ export interface Config {
   exposeQueryStats: boolean;
   logLevel: LogLevel;
   development: boolean;
-  /** Seed the demo realm on a start with an empty database. */
+  /**
+   * SEED_DEMO: seed the demo realm on a start with an empty database, and keep the demo key (whose
+   * secret is public) working. Default: true in development, false in production.
+   */
   seedDemo: boolean;
+  /** GRAPHIQL: serve GraphiQL on GET /graphql. Default: true in development, false in production. */
+  graphiql: boolean;
+  /** GRAPHQL_INTROSPECTION: answer `__schema` / `__type`. Default: true in development, false in production. */
+  introspection: boolean;
+  /** METRICS_TOKEN: when set, GET /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined;
+  /** GRAPHQL_MAX_BODY_BYTES: the largest /graphql request body (default 1 MiB). */
+  graphqlMaxBodyBytes: number;
   /** Shared rate-limit counters (in memory when unset). */
   redisUrl: string | undefined;
   /** The largest `POST /ingest` body accepted. */
   ingestMaxBytes: number;
+  /** INGEST_MAX_SECONDS: the longest one POST /ingest may take. */
+  ingestMaxSeconds: number;
   /** How often quota alert webhooks due for delivery are looked for; undefined: the default (5 s). */
   quotaDeliveryPollMs?: number | undefined;
   /** AUTH_CACHE_TTL_MS; unset: DEFAULT_AUTH_CACHE_TTL_MS. */
   authCacheTtlMs?: number | undefined;
+  /** WEBHOOK_ALLOW_PRIVATE: quota webhooks may target private, loopback and link-local addresses. */
+  webhookAllowPrivate?: boolean;
 }
 
 /** A setting that cannot work; the message is one line saying what is wrong and how to fix it. */
@@ -85,6 +100,30 @@ function parseMilliseconds(name: string, raw: string | undefined, min: number, m
   return ms;
 }
 
+/** The largest `/graphql` body unless GRAPHQL_MAX_BODY_BYTES says otherwise: 1 MiB. */
+export const DEFAULT_GRAPHQL_MAX_BODY_BYTES = 1024 * 1024;
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2 };
+
+/** GRAPHQL_MAX_BODY_BYTES: bytes, or with KiB / MiB; from 1 KiB to 64 MiB. */
+function parseGraphqlMaxBodyBytes(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_GRAPHQL_MAX_BODY_BYTES;
+  const match = /^(\d{1,9})\s*([a-z]*)$/i.exec(raw);
+  const bytes = match && BYTE_UNITS[match[2]!.toLowerCase()] ? Number(match[1]) * BYTE_UNITS[match[2]!.toLowerCase()]! : NaN;
+  if (!(bytes >= 1024 && bytes <= 64 * 1024 ** 2)) {
+    throw new ConfigError(`GRAPHQL_MAX_BODY_BYTES must be from 1KiB to 64MiB, in bytes or with KiB or MiB (got "${raw}"); set GRAPHQL_MAX_BODY_BYTES=1MiB or unset it`);
+  }
+  return bytes;
+}
+
+/** METRICS_TOKEN: a shared secret of at least 16 characters. */
+function parseMetricsToken(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.length < 16 || /\s/.test(raw)) {
+    throw new ConfigError('METRICS_TOKEN must be at least 16 characters without spaces (e.g. the output of `openssl rand -hex 24`); fix it or unset it');
+  }
+  return raw;
+}
+
 /** How long a gateway reuses an API key's row without reading it again, unless AUTH_CACHE_TTL_MS says otherwise. */
 export const DEFAULT_AUTH_CACHE_TTL_MS = 5000;
 
@@ -98,17 +137,25 @@ function parseTarget(env: Env): DatabaseTarget {
 }
 
 export function loadConfig(env: Env = process.env): Config {
+  const development = env.NODE_ENV !== 'production';
   return {
     port: parsePort(value(env, 'PORT')),
-    host: value(env, 'HOST') ?? '0.0.0.0',
+    // Development listens on loopback only: the demo key's secret is public.
+    host: value(env, 'HOST') ?? (development ? '127.0.0.1' : '0.0.0.0'),
     databaseTarget: parseTarget(env),
     exposeQueryStats: parseBoolean(env, 'EXPOSE_QUERY_STATS', false),
     logLevel: parseLogLevel(value(env, 'LOG_LEVEL')),
-    development: env.NODE_ENV !== 'production',
-    seedDemo: parseBoolean(env, 'SEED_DEMO', true),
+    development,
+    seedDemo: parseBoolean(env, 'SEED_DEMO', development),
+    graphiql: parseBoolean(env, 'GRAPHIQL', development),
+    introspection: parseBoolean(env, 'GRAPHQL_INTROSPECTION', development),
+    metricsToken: parseMetricsToken(value(env, 'METRICS_TOKEN')),
+    graphqlMaxBodyBytes: parseGraphqlMaxBodyBytes(value(env, 'GRAPHQL_MAX_BODY_BYTES')),
     redisUrl: parseRedisUrl(value(env, 'REDIS_URL')),
     ingestMaxBytes: parseIngestMaxBytes(value(env, 'INGEST_MAX_BYTES'), (message) => new ConfigError(message)),
+    ingestMaxSeconds: parseIngestMaxSeconds(value(env, 'INGEST_MAX_SECONDS'), (message) => new ConfigError(message)),
     quotaDeliveryPollMs: parseMilliseconds('QUOTA_DELIVERY_POLL_MS', value(env, 'QUOTA_DELIVERY_POLL_MS'), 100, 3_600_000, 5000),
     authCacheTtlMs: parseMilliseconds('AUTH_CACHE_TTL_MS', value(env, 'AUTH_CACHE_TTL_MS'), 0, 300_000, DEFAULT_AUTH_CACHE_TTL_MS),
+    webhookAllowPrivate: parseBoolean(env, 'WEBHOOK_ALLOW_PRIVATE', false),
   };
 }

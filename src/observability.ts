@@ -1,10 +1,15 @@
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { timingSafeEqual } from 'node:crypto';
+import { createCounter, createHistogram, usePrometheus, type FillLabelsFnParams } from '@graphql-yoga/plugin-prometheus';
 import { getOperationAST, type DocumentNode, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { keyFromAuthorizationHeader, parseApiKey } from './auth/api-key-secret.js';
 import type { Viewer } from './context.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from './errors.js';
+import { requestViewer } from './plugins/authentication.js';
+import { methodNotAllowed } from './plugins/http-errors.js';
+import { requestIdOf } from './plugins/request-id.js';
 
 export type { Logger } from 'pino';
 
@@ -20,6 +25,18 @@ export function createLogger(options: { level: string; destination?: Destination
 export function errorSummary(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.split('\n').find((line) => line.trim())?.trim() ?? 'unknown error';
+}
+
+let reportBackground: (message: string, error: unknown) => void = (message, error) => console.error(message, error);
+
+/** Errors of work done off the request path (quota evaluation, webhook delivery) go to `logger` as JSON lines. */
+export function logBackgroundErrorsTo(logger: Logger): void {
+  reportBackground = (message, error) => logger.error({ err: error }, `${message}: ${errorSummary(error)}`);
+}
+
+/** Reports an error of background work: the server's log, or stderr where no server set one (tests, scripts). */
+export function backgroundError(message: string, error: unknown): void {
+  reportBackground(message, error);
 }
 
 /** Masked ("Unexpected error.") errors with their stack: pass as `createApp({ onUnexpectedError })`. */
@@ -103,6 +120,7 @@ export function useRequestLogging(logger: Logger, options: { graphqlEndpoint?: s
       const key = keyFromAuthorizationHeader(request.headers.get('authorization'));
       const apiKeyPrefix = key ? parseApiKey(key)?.prefix : undefined;
       const line = {
+        requestId: requestIdOf(request),
         operationName: record.operationName ?? 'anonymous',
         operationType: record.operationType ?? null,
         method: request.method,
@@ -127,33 +145,163 @@ export interface Metrics {
   plugin: Plugin;
 }
 
+/** Distinct operation names kept as label values; later ones are counted as "other". */
+export const MAX_OPERATION_NAME_LABELS = 200;
+const MAX_OPERATION_NAME_LENGTH = 100;
+
+/**
+ * Label values for operation names, bounded: names of authenticated requests as they come until
+ * `max` distinct ones were seen (then "other"); requests without a valid key are "unauthenticated",
+ * so nobody can grow the metrics through them. Names are tenants' own words: they are shown only
+ * where `/metrics` is protected (`exposeNames`, METRICS_TOKEN set); on an open `/metrics` every
+ * authenticated operation is "hidden".
+ */
+export class OperationNameLabels {
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly max = MAX_OPERATION_NAME_LABELS,
+    private readonly exposeNames = true,
+  ) {}
+
+  label(name: string | undefined, authenticated: boolean): string {
+    if (!authenticated) return 'unauthenticated';
+    if (!this.exposeNames) return 'hidden';
+    if (!name) return 'Anonymous';
+    if (this.seen.has(name)) return name;
+    if (this.seen.size >= this.max || name.length > MAX_OPERATION_NAME_LENGTH) return 'other';
+    this.seen.add(name);
+    return name;
+  }
+}
+
+function isAuthenticated(context: unknown): boolean {
+  const { viewer, request } = (context ?? {}) as { viewer?: unknown; request?: Request };
+  return !!viewer || (!!request && !!requestViewer(request));
+}
+
+/** `Authorization: Bearer <token>`, compared in constant time. */
+function bearerMatches(authorization: string | null, token: string): boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  const given = Buffer.from(authorization ?? '');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+export interface MetricsOptions {
+  endpoint?: string;
+  processMetrics?: boolean;
+  /** METRICS_TOKEN: when set, `GET /metrics` needs `Authorization: Bearer <token>` (else 401). */
+  token?: string;
+  /** Distinct operation names kept as label values (default MAX_OPERATION_NAME_LABELS). */
+  maxOperationNames?: number;
+}
+
 /**
  * Request, error and latency metrics by operation, in a registry of their own: several apps in one
  * process (tests) must not share prom-client's global registry, which rejects duplicate names.
+ * Operation names are bounded label values (`OperationNameLabels`); URLs and error paths are not labels.
  */
-export function createMetrics(options: { endpoint?: string; processMetrics?: boolean } = {}): Metrics {
+export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
-  const plugin = usePrometheus({
+  const endpoint = options.endpoint ?? '/metrics';
+  const names = new OperationNameLabels(options.maxOperationNames, !!options.token);
+  const operationLabels = (params: FillLabelsFnParams, context: unknown) => ({
+    operationName: names.label(params.operationName, isAuthenticated(context)),
+    operationType: params.operationType ?? 'unknown',
+  });
+  const OPERATION = ['operationName', 'operationType'] as const;
+  const phase = <Phase extends string>(name: string, help: string, phases: [Phase, ...Phase[]]) =>
+    createHistogram<Phase, (typeof OPERATION)[number]>({ registry, histogram: { name, help, labelNames: OPERATION }, fillLabelsFn: operationLabels, phases });
+  const prometheus = usePrometheus({
     registry,
-    endpoint: options.endpoint ?? '/metrics',
-    // Labels that grow with traffic (full URLs, error paths with list indexes) would make unbounded series.
-    labels: { url: false, path: false },
+    endpoint: false,
     metrics: {
-      graphql_envelop_request: true,
-      graphql_envelop_request_duration: true,
-      graphql_envelop_error_result: true,
-      graphql_yoga_http_duration: true,
-      graphql_envelop_phase_parse: true,
-      graphql_envelop_phase_validate: true,
-      graphql_envelop_phase_context: true,
-      graphql_envelop_phase_execute: true,
+      graphql_envelop_request: createCounter({
+        registry,
+        counter: { name: 'graphql_envelop_request', help: 'Counts the amount of GraphQL requests executed through Envelop', labelNames: OPERATION },
+        fillLabelsFn: operationLabels,
+        phases: ['execute'],
+      }),
+      graphql_envelop_request_duration: phase('graphql_envelop_request_duration', 'Time spent on running the GraphQL operation from parse to execute', ['execute']),
+      graphql_envelop_error_result: createCounter({
+        registry,
+        counter: { name: 'graphql_envelop_error_result', help: 'Counts the amount of errors reported from all phases', labelNames: [...OPERATION, 'phase'] },
+        fillLabelsFn: (params, context) => ({ ...operationLabels(params, context), phase: params.errorPhase ?? 'unknown' }),
+        phases: ['parse', 'validate', 'context', 'execute'],
+      }),
+      graphql_envelop_phase_parse: phase('graphql_envelop_phase_parse', 'Time spent on running GraphQL "parse" function', ['parse']),
+      graphql_envelop_phase_validate: phase('graphql_envelop_phase_validate', 'Time spent on running GraphQL "validate" function', ['validate']),
+      graphql_envelop_phase_context: phase('graphql_envelop_phase_context', 'Time spent on building the GraphQL context', ['context']),
+      graphql_envelop_phase_execute: phase('graphql_envelop_phase_execute', 'Time spent on running the GraphQL "execute" function', ['execute']),
+      // Every GraphQL request, the unauthenticated ones included: observed below.
+      graphql_yoga_http_duration: false,
       graphql_envelop_request_time_summary: false,
       graphql_envelop_phase_subscribe: false,
       graphql_envelop_deprecated_field: false,
       graphql_envelop_schema_change: false,
     },
   }) as Plugin;
+  const httpDuration = new Histogram({
+    name: 'graphql_yoga_http_duration',
+    help: 'Time spent on HTTP connection',
+    labelNames: ['method', 'statusCode', 'operationType', 'operationName'],
+    registers: [registry],
+  });
+  const started = new WeakMap<Request, { at: number; operationName?: string; operationType?: string }>();
+  const plugin: Plugin = {
+    onPluginInit({ addPlugin }) {
+      addPlugin(prometheus);
+    },
+    async onRequest({ request, url, endResponse }) {
+      if (url.pathname === endpoint) {
+        if (request.method !== 'GET' && request.method !== 'HEAD') {
+          endResponse(methodNotAllowed(request, url, 'GET, HEAD'));
+          return;
+        }
+        if (options.token && !bearerMatches(request.headers.get('authorization'), options.token)) {
+          endResponse(
+            new Response(JSON.stringify({ errors: [{ message: 'GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>".', extensions: { code: 'UNAUTHENTICATED' } }] }), {
+              status: 401,
+              headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'www-authenticate': 'Bearer' },
+            }),
+          );
+          return;
+        }
+        endResponse(new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' } }));
+        return;
+      }
+      if (url.pathname === '/graphql') started.set(request, { at: performance.now() });
+    },
+    onParse({ context }) {
+      const request = (context as { request?: Request }).request;
+      const record = request && started.get(request);
+      if (!record) return;
+      return ({ result }) => {
+        if (!result || result instanceof Error) return;
+        const operation = getOperationAST(result as DocumentNode, (context as { params?: { operationName?: string } }).params?.operationName);
+        record.operationName = operation?.name?.value;
+        record.operationType = operation?.operation;
+      };
+    },
+    onResponse({ request, response }) {
+      const record = started.get(request);
+      if (!record) return;
+      started.delete(request);
+      // GraphiQL's page is not a GraphQL request.
+      if (response.headers.get('content-type')?.startsWith('text/html')) return;
+      const authenticated = !!requestViewer(request);
+      httpDuration.observe(
+        {
+          method: request.method,
+          statusCode: response.status,
+          operationType: (authenticated && record.operationType) || 'unknown',
+          operationName: names.label(record.operationName, authenticated),
+        },
+        (performance.now() - record.at) / 1000,
+      );
+    },
+  };
   return { registry, plugin };
 }
 
@@ -169,18 +317,28 @@ export interface HealthCheckOptions {
   logger?: Logger;
 }
 
+/** The 503's error in the shape of every other error answer (README "Errors"). */
+function healthError(error: string) {
+  const message = error === 'shutting down' ? 'This gateway process is shutting down: send requests to another one.' : `The ${error}: retry in ${DATABASE_RETRY_AFTER_SECONDS} s.`;
+  return { message, extensions: { code: 'SERVICE_UNAVAILABLE' } };
+}
+
 /** `GET /healthz`: 200 `{"status":"ok","database":…}` after a real query, else 503. */
 export function useHealthCheck(options: HealthCheckOptions): Plugin {
   const path = options.path ?? '/healthz';
   const timeoutMs = options.timeoutMs ?? 5_000;
   const answer = (httpStatus: number, status: 'ok' | 'error', error?: string) =>
-    new Response(JSON.stringify({ status, database: options.database, ...(error ? { error } : {}) }), {
+    new Response(JSON.stringify({ status, database: options.database, ...(error ? { error, errors: [healthError(error)] } : {}) }), {
       status: httpStatus,
-      headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+      headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...(httpStatus === 503 ? { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) } : {}) },
     });
   return {
-    async onRequest({ url, endResponse }) {
+    async onRequest({ request, url, endResponse }) {
       if (url.pathname !== path) return;
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        endResponse(methodNotAllowed(request, url, 'GET, HEAD'));
+        return;
+      }
       if (options.draining?.()) {
         endResponse(answer(503, 'error', 'shutting down'));
         return;

@@ -1,6 +1,6 @@
-import { GraphQLScalarType, Kind } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 import { Prisma } from './generated/prisma/client.js';
-import { badUserInput } from './errors.js';
+import { badUserInput, echoJson } from './errors.js';
 import { isTimeZone } from './usage/time.js';
 
 const DECIMAL_PATTERN = /^-?\d+(\.\d+)?$/;
@@ -9,9 +9,19 @@ function parseDecimal(value: unknown): Prisma.Decimal {
   if (typeof value === 'string' && DECIMAL_PATTERN.test(value.trim())) return new Prisma.Decimal(value.trim());
   if (typeof value === 'number' && Number.isSafeInteger(value)) return new Prisma.Decimal(value);
   throw badUserInput(
-    `Decimal values are strings of digits with an optional fraction, e.g. "12.5" (got ${JSON.stringify(value)}).`,
+    `Decimal values are strings of digits with an optional fraction, e.g. "12.5" (got ${echoJson(value)}).`,
     'INVALID_DECIMAL',
   );
+}
+
+/** A literal's error points at the literal (`locations`), as graphql-js's own validation errors do. */
+function atLiteral<T>(ast: ValueNode, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof GraphQLError && !error.nodes) throw new GraphQLError(error.message, { nodes: ast, extensions: error.extensions });
+    throw error;
+  }
 }
 
 /** Exact decimal numbers, sent as strings so no client parses them into floats. */
@@ -25,14 +35,16 @@ export const DecimalScalar = new GraphQLScalarType<Prisma.Decimal, string>({
   },
   parseValue: parseDecimal,
   parseLiteral(ast) {
-    if (ast.kind === Kind.STRING || ast.kind === Kind.INT) return parseDecimal(ast.kind === Kind.INT ? Number(ast.value) : ast.value);
-    throw badUserInput('Decimal values are strings, e.g. "12.5".', 'INVALID_DECIMAL');
+    return atLiteral(ast, () => {
+      if (ast.kind === Kind.STRING || ast.kind === Kind.INT) return parseDecimal(ast.kind === Kind.INT ? Number(ast.value) : ast.value);
+      throw badUserInput('Decimal values are strings, e.g. "12.5".', 'INVALID_DECIMAL');
+    });
   },
 });
 
 function parseTimeZone(value: unknown): string {
   if (typeof value === 'string' && isTimeZone(value)) return value;
-  throw badUserInput(`${JSON.stringify(value)} is not a known IANA time zone (e.g. "Europe/Berlin", "UTC").`, 'INVALID_TIME_ZONE');
+  throw badUserInput(`${echoJson(value)} is not a known IANA time zone (e.g. "Europe/Berlin", "UTC").`, 'INVALID_TIME_ZONE');
 }
 
 /** IANA zone names; an unknown zone is a BAD_USER_INPUT with reason INVALID_TIME_ZONE. */
@@ -42,6 +54,6 @@ export const TimeZoneScalar = new GraphQLScalarType<string, string>({
   serialize: (value) => String(value),
   parseValue: parseTimeZone,
   parseLiteral(ast) {
-    return parseTimeZone(ast.kind === Kind.STRING ? ast.value : undefined);
+    return atLiteral(ast, () => parseTimeZone(ast.kind === Kind.STRING ? ast.value : undefined));
   },
 });

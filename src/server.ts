@@ -9,12 +9,15 @@ import type { Database } from './db/database.js';
 import { DEMO_API_KEY, isDatabaseEmpty, seedDemo } from './db/seed.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import type { QuotaDeliverer } from './quota/delivery.js';
+import { answerClientError, errorBody } from './plugins/http-errors.js';
+import { requestIdFrom } from './plugins/request-id.js';
 import { TrafficRecorder } from './traffic/recorder.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './rate-limit/limiter.js';
 import {
   createLogger,
   createMetrics,
   errorSummary,
+  logBackgroundErrorsTo,
   logUnexpectedError,
   useHealthCheck,
   useRequestLogging,
@@ -157,6 +160,8 @@ async function openConfiguredDatabase(config: Config, logger: Logger): Promise<D
   if (target.kind === 'pglite') preparePGliteDir(target.dir);
   else await checkPostgres(target);
   const started = performance.now();
+  const { isFreshPGliteDir } = await import('./db/pglite-template.js');
+  if (target.kind === 'pglite' && isFreshPGliteDir(target.dir)) logger.info(`first start: creating the embedded database in ${target.dir}`);
   let migrated = false;
   try {
     const { openDatabase } = await import('./db/database.js');
@@ -192,6 +197,11 @@ async function demoKeyWorks(prisma: PrismaClient): Promise<boolean> {
   return !!row && secretMatches(DEMO_API_KEY, row.secretHash) && (!row.revokedAt || row.revokedAt > new Date());
 }
 
+async function revokeDemoKey(prisma: PrismaClient): Promise<void> {
+  const parsed = parseApiKey(DEMO_API_KEY);
+  if (parsed) await prisma.apiKey.update({ where: { prefix: parsed.prefix }, data: { revokedAt: new Date() } });
+}
+
 /** Counters in Redis with REDIS_URL (shared by every gateway process), else in this process. */
 function createConfiguredRateLimiter(config: Config, logger: Logger): RateLimiter {
   if (!config.redisUrl) {
@@ -217,15 +227,17 @@ function createConfiguredRateLimiter(config: Config, logger: Logger): RateLimite
   return limiter;
 }
 
-function answerStarting(_req: http.IncomingMessage, res: http.ServerResponse) {
-  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', connection: 'close' });
-  res.end(JSON.stringify({ status: 'starting' }));
+function answerStarting(req: http.IncomingMessage, res: http.ServerResponse) {
+  const requestId = requestIdFrom(req.headers['x-request-id'] as string | undefined);
+  res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close', 'x-request-id': requestId });
+  res.end(errorBody('The gateway is starting: retry in a second.', 'SERVICE_UNAVAILABLE', requestId, { status: 'starting', retryAfter: 1 }));
 }
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel });
+  logBackgroundErrorsTo(logger);
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, `uncaught exception: ${errorSummary(error)}`);
     process.exit(1);
@@ -239,6 +251,8 @@ async function main(): Promise<void> {
   // ready every request gets 503 "starting".
   let handle: http.RequestListener = answerStarting;
   const server = http.createServer((req, res) => handle(req, res));
+  // Node answers malformed requests and oversized headers (431) itself: in the JSON error shape instead.
+  server.on('clientError', answerClientError((line) => logger.warn(line, `${line.status} ${line.code}: ${line.error}`)));
   // Node cuts off requests whose body takes over 5 minutes by default; a large NDJSON upload may.
   server.requestTimeout = 0;
   const port = await listen(server, config.port, config.host);
@@ -307,25 +321,35 @@ async function main(): Promise<void> {
       logger.info({ realmIds: seeded.realmIds, durationMs: elapsedMs(seedStarted) }, `seeded the demo in ${elapsedMs(seedStarted)} ms`);
     }
     if (shuttingDown) return;
-    const demoKey = (await demoKeyWorks(db.prisma)) ? DEMO_API_KEY : undefined;
-    if (demoKey && !config.development) {
-      logger.warn('the demo API key works on this production server; revoke it unless this is a demo');
+    let demoKey = (await demoKeyWorks(db.prisma)) ? DEMO_API_KEY : undefined;
+    if (demoKey && !config.development && !config.seedDemo) {
+      // Its secret is in the source code: in production it works only when asked for (SEED_DEMO=true).
+      await revokeDemoKey(db.prisma);
+      demoKey = undefined;
+      logger.warn('revoked the demo API key: its secret is public; set SEED_DEMO=true to keep it on a demo server');
+    } else if (demoKey && !config.development) {
+      logger.warn('the demo API key works on this production server (SEED_DEMO=true); anyone can use it');
     }
 
     const database = db;
     const { createApp } = await yogaModule;
     const { useIngestEndpoint } = await import('./ingest/http.js');
-    const metrics = createMetrics({ processMetrics: true });
+    const metrics = createMetrics({ processMetrics: true, token: config.metricsToken });
     rateLimiter = createConfiguredRateLimiter(config, logger);
     trafficRecorder = new TrafficRecorder(database.prisma, {
       onError: (error, rows) =>
         logger.warn({ err: error, rows }, `recording API traffic failed (${errorSummary(error)}); ${rows} rows are retried with the next flush`),
     });
+    const { configureQuotaDelivery, startQuotaDeliveries } = await import('./quota/delivery.js');
+    // One setting for which webhook URLs createQuotaRule accepts and where deliveries may connect.
+    configureQuotaDelivery({ allowPrivateDestinations: config.webhookAllowPrivate ?? false });
     const app = createApp({
       prisma: database.prisma,
       exposeQueryStats: config.exposeQueryStats,
       authCacheTtlMs: config.authCacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS,
-      graphiql: { defaultKey: config.development ? demoKey : undefined },
+      graphiql: config.graphiql ? { defaultKey: config.development ? demoKey : undefined } : false,
+      introspection: config.introspection,
+      maxBodyBytes: config.graphqlMaxBodyBytes,
       plugins: [
         useHealthCheck({
           database: database.target.kind,
@@ -333,7 +357,7 @@ async function main(): Promise<void> {
           draining: () => shuttingDown,
           logger,
         }),
-        useIngestEndpoint({ prisma: database.prisma, maxBytes: config.ingestMaxBytes, logger, onUnexpectedError: logUnexpectedError(logger) }),
+        useIngestEndpoint({ prisma: database.prisma, maxBytes: config.ingestMaxBytes, maxSeconds: config.ingestMaxSeconds, logger, onUnexpectedError: logUnexpectedError(logger) }),
         (await import('./exports/http.js')).useUsageExportEndpoints({ prisma: database.prisma, logger, onUnexpectedError: logUnexpectedError(logger) }),
         metrics.plugin,
         useRequestLogging(logger),
@@ -344,7 +368,6 @@ async function main(): Promise<void> {
     });
     // Quota alert webhooks are queued in the database: deliver those left pending by an earlier
     // process (stopped, crashed, between retries) now, then poll; new alerts nudge it at once.
-    const { startQuotaDeliveries } = await import('./quota/delivery.js');
     quotaDeliverer = startQuotaDeliveries(database.prisma, {
       pollIntervalMs: config.quotaDeliveryPollMs,
       onError: (error) => logger.warn({ err: error }, `quota alert delivery failed: ${errorSummary(error)}`),
@@ -352,9 +375,14 @@ async function main(): Promise<void> {
     handle = (req, res) => {
       if (shuttingDown) res.setHeader('connection', 'close');
       app.handleNodeRequest(req, res).catch((error: unknown) => {
-        logger.error({ err: error }, `request failed: ${errorSummary(error)}`);
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end();
+        const requestId = requestIdFrom(req.headers['x-request-id'] as string | undefined);
+        logger.error({ err: error, requestId }, `request failed: ${errorSummary(error)}`);
+        if (res.headersSent) {
+          res.end();
+          return;
+        }
+        res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId });
+        res.end(errorBody('Unexpected error. Retry later; if it persists, report it with the request id.', 'INTERNAL_SERVER_ERROR', requestId));
       });
     };
 
@@ -362,7 +390,7 @@ async function main(): Promise<void> {
       { port, host: config.host, database: database.description, startupMs: elapsedMs(startedAt) },
       `listening on ${config.host}:${port} (${database.description}), ready in ${elapsedMs(startedAt)} ms`,
     );
-    process.stdout.write(`GraphiQL: http://localhost:${port}/graphql\n`);
+    process.stdout.write(`${config.graphiql ? 'GraphiQL' : 'GraphQL'}: http://localhost:${port}/graphql\n`);
     if (demoKey) process.stdout.write(`API key: ${demoKey}\n`);
   })();
   try {

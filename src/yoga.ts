@@ -1,15 +1,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PothosValidationError } from '@pothos/core';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createGraphQLError, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { Authenticator } from './auth/authenticate.js';
+import { DEFAULT_GRAPHQL_MAX_BODY_BYTES } from './config.js';
 import type { Context } from './context.js';
 import { currentStatementLog, newStatementLog, recordStatements } from './db/statement-recorder.js';
-import { unauthenticated } from './errors.js';
+import { isDatabaseUnavailable, serviceUnavailable, unauthenticated } from './errors.js';
 import type { PrismaClient } from './generated/prisma/client.js';
+import { requestViewer, useAuthenticationFirst } from './plugins/authentication.js';
+import { useBoundedErrorMessages } from './plugins/bounded-errors.js';
+import { useDocumentLimits } from './plugins/document-limits.js';
+import { useHttpErrorContract } from './plugins/http-errors.js';
+import { useRouteRateLimits } from './plugins/http-route.js';
 import { usePageSizeLimit } from './plugins/page-size.js';
+import { useRequestId } from './plugins/request-id.js';
 import { useQueryCost } from './plugins/query-cost.js';
+import { useNulStringGuard } from './plugins/string-guard.js';
+import { useIngestEventLimit } from './ingest/graphql-limit.js';
 import { RateLimitGate } from './rate-limit/gate.js';
 import type { RateLimiter } from './rate-limit/limiter.js';
 import { schema } from './schema/index.js';
@@ -24,6 +33,10 @@ export interface AppOptions {
   authCacheTtlMs?: number;
   /** GraphiQL at GET /graphql; `defaultKey` pre-fills its Authorization header (development only). */
   graphiql?: false | { defaultKey?: string };
+  /** Whether `__schema` / `__type` queries are answered (default true; GRAPHQL_INTROSPECTION). */
+  introspection?: boolean;
+  /** The largest `/graphql` request body in bytes (default DEFAULT_GRAPHQL_MAX_BODY_BYTES); larger ones get 413. */
+  maxBodyBytes?: number;
   /** More envelop/yoga plugins (logging, metrics), run before the gateway's own. */
   plugins?: Plugin[];
   /** The clock (tests fix it). */
@@ -71,6 +84,15 @@ function useQueryStats(): Plugin {
   };
 }
 
+/** graphql-js's own rule: a `__schema` or `__type` field fails validation. */
+function useNoIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
 /** Pothos rejects some arguments (cursors, pagination combinations) with its own error class. */
 function clientErrorFrom(error: unknown): GraphQLError | null {
   const original = error instanceof GraphQLError ? error.originalError : error;
@@ -110,26 +132,43 @@ export function createApp(options: AppOptions): App {
       maskError(error, message, isDev) {
         const clientError = clientErrorFrom(error);
         if (clientError) return clientError;
+        if (isDatabaseUnavailable(error)) return serviceUnavailable();
         const masked = maskError(error, message, isDev);
         if (masked !== error) options.onUnexpectedError?.(error instanceof GraphQLError ? (error.originalError ?? error) : error);
         return masked;
       },
     },
-    context: async (initialContext) => {
-      const { request } = initialContext;
-      const [viewer] = await Promise.all([
-        authenticator.authenticate(request.headers.get('authorization')),
-        rateLimit?.checkAddress(request, initialContext),
-      ]);
-      if (!viewer) {
-        await rateLimit?.authenticationFailed(request, initialContext);
-        throw unauthenticated();
-      }
-      traffic?.identify(request, viewer);
-      const rateLimitState = rateLimit ? await rateLimit.consume(request, viewer) : null;
-      return { prisma: options.prisma, viewer, now: options.now?.() ?? new Date(), memo: new Map(), rateLimit: rateLimitState };
+    // The key was checked (and counted) before parsing, by useAuthenticationFirst.
+    context: ({ request }) => {
+      const viewer = requestViewer(request);
+      if (!viewer) throw unauthenticated();
+      return { prisma: options.prisma, viewer, now: options.now?.() ?? new Date(), memo: new Map(), rateLimit: rateLimit?.stateOf(request) ?? null };
     },
-    plugins: [...(options.plugins ?? []), ...(traffic ? [traffic.plugin()] : []), ...(rateLimit ? [rateLimit.plugin()] : []), usePageSizeLimit(), useQueryCost(), ...(options.exposeQueryStats ? [useQueryStats()] : [])],
+    maxRequestBodySize: options.maxBodyBytes ?? DEFAULT_GRAPHQL_MAX_BODY_BYTES,
+    plugins: [
+      // First: every response, whichever plugin answers it, gets the request id and the JSON error shape.
+      useRequestId(),
+      useHttpErrorContract(),
+      ...(rateLimit ? [useRouteRateLimits(rateLimit)] : []),
+      ...(options.plugins ?? []),
+      ...(traffic ? [traffic.plugin()] : []),
+      ...(rateLimit ? [rateLimit.plugin()] : []),
+      // Before anything reads the document: the key, then the document's size.
+      useAuthenticationFirst({
+        authenticate: (authorization) => authenticator.authenticate(authorization),
+        rateLimit,
+        onViewer: (request, viewer) => traffic?.identify(request, viewer),
+      }),
+      useDocumentLimits(),
+      ...(options.introspection === false ? [useNoIntrospection()] : []),
+      // Before the plugins that coerce arguments (the query cost): 100,000 events cost seconds there.
+      useIngestEventLimit(),
+      usePageSizeLimit(),
+      useQueryCost(),
+      useNulStringGuard(),
+      useBoundedErrorMessages(),
+      ...(options.exposeQueryStats ? [useQueryStats()] : []),
+    ],
   });
 
   return {

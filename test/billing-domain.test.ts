@@ -187,7 +187,7 @@ describe('coverage', () => {
 describe('month billing and invoice', () => {
   const april = billingMonth('2026-04', UTC);
 
-  it('picks the price in force at the start of the month, else the first during it', () => {
+  it('picks the price in force at the start of the month; a price starting during a month applies from the next', () => {
     const prices = [
       { featureId: 'f', unitAmount: '1', currency: 'EUR', validFrom: utc(2026, 1, 1) },
       { featureId: 'f', unitAmount: '2', currency: 'EUR', validFrom: utc(2026, 4, 1) },
@@ -195,7 +195,9 @@ describe('month billing and invoice', () => {
     ];
     expect(priceForMonth(april, prices)?.unitAmount).toBe('2');
     expect(priceForMonth(billingMonth('2026-03', UTC), prices)?.unitAmount).toBe('1');
-    expect(priceForMonth(april, prices.slice(2))?.unitAmount).toBe('3');
+    expect(priceForMonth(april, prices.slice(2))).toBeNull();
+    expect(priceForMonth(billingMonth('2026-05', UTC), prices)?.unitAmount).toBe('3');
+    expect(priceForMonth(billingMonth('2026-05', UTC), prices.slice(2))?.unitAmount).toBe('3');
     expect(priceForMonth(billingMonth('2025-12', UTC), prices)).toBeNull();
   });
 

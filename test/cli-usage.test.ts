@@ -23,6 +23,11 @@ let month: string;
 
 const cli = (args: string[], key: string | null = realm.admin.key) => runCli(args, { USAGE_GATEWAY_URL: url, USAGE_GATEWAY_KEY: key ?? undefined });
 
+function previousMonth(yyyyMm: string): string {
+  const [y, m] = yyyyMm.split('-').map(Number) as [number, number];
+  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
+}
+
 const daily = (...args: string[]) => cli(['usage:daily', '--start-date', day, '--end-date', day, ...args]);
 const lines = (text: string) => text.trimEnd().split(/\r?\n/);
 
@@ -108,9 +113,66 @@ describe('usage:daily and usage:monthly', () => {
     expect(run.stdout).toBe(`"Sales, ""EMEA""",tx,3\r\n`);
     const team = await daily('--team', 'LEFT', '--columns', 'team,quantity', '--csv', '--no-header');
     expect(team.stdout).toBe('left,12.5\r\n');
-    const none = await daily('--team', 'lef', '--csv');
-    expect(none.stdout).toBe('date,team_id,team,app_id,app,product,unit,quantity\r\n');
+    const byId = await daily('--team', encodeId('Workspace', realm.tree.left.id), '--columns', 'team,quantity', '--csv', '--no-header');
+    expect(byId.stdout).toBe('left,12.5\r\n');
   });
+
+  it('an unknown --team is an error (exit 2) that lists the closest names, found through the API', async () => {
+    const typo = await daily('--team', 'lef', '--csv');
+    expect(typo.code).toBe(2);
+    expect(typo.stdout).toBe('');
+    expect(typo.stderr).toBe('error: no team (workspace) named "lef"; did you mean "left"?\n');
+    const far = await daily('--team', 'Marketing');
+    expect(far.code).toBe(2);
+    expect(far.stderr).toMatch(/^error: no team \(workspace\) named "Marketing"; did you mean "/);
+  });
+
+  it('"No usage data for …" on stderr when no row is left; stdout stays a valid empty answer', async () => {
+    const filtered = await daily('--filter', 'product=nothing', '--csv');
+    expect(filtered.code).toBe(0);
+    expect(filtered.stdout).toBe('date,team_id,team,app_id,app,product,unit,quantity\r\n');
+    expect(filtered.stderr).toBe(`No usage data for ${day} to ${day}, product containing "nothing".\n`);
+    // A team that exists but has no usage of its own.
+    const quiet = await daily('--team', 'root', '--json');
+    expect(quiet.code).toBe(0);
+    expect(JSON.parse(quiet.stdout)).toEqual([]);
+    expect(quiet.stderr).toBe(`No usage data for ${day} to ${day}, team "root".\n`);
+    const earlier = await cli(['usage:monthly', '--month', previousMonth(month), '--team', 'left']);
+    expect(earlier.code).toBe(0);
+    expect(earlier.stderr).toBe(`No usage data for ${previousMonth(month)}, team "left".\n`);
+  }, 180_000);
+
+  it('--json prints every column as an array of objects (or the --columns)', async () => {
+    const run = await daily('--json', '--sort', '-quantity');
+    expect(run.code).toBe(0);
+    const rows = JSON.parse(run.stdout) as Array<Record<string, string>>;
+    expect(rows).toHaveLength(4);
+    expect(rows[0]).toEqual({ date: day, team_id: encodeId('Workspace', realm.tree.leaf.id), team: LONG, app_id: '', app: '', product: 'req', unit: 'REQUEST', quantity: '40' });
+    const picked = await daily('--json', '--columns', 'team,quantity', '--team', 'left');
+    expect(JSON.parse(picked.stdout)).toEqual([{ team: 'left', quantity: '12.5' }]);
+    const both = await daily('--json', '--csv');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toBe('error: give --csv or --json, not both\n');
+  }, 180_000);
+
+  it('--days n and --months n ask for relative periods', async () => {
+    const days = await cli(['usage:daily', '--days', '3', '--columns', 'date,quantity', '--csv', '--no-header']);
+    expect(days.code).toBe(0);
+    expect(lines(days.stdout)).toHaveLength(4);
+    const months = await cli(['usage:monthly', '--months', '2', '--columns', 'month,team,quantity', '--sort', 'quantity', '--json']);
+    expect(months.code).toBe(0);
+    expect(JSON.parse(months.stdout)).toEqual([
+      { month, team: SALES, quantity: '2' },
+      { month, team: SALES, quantity: '3' },
+      { month, team: 'left', quantity: '12.5' },
+      { month, team: LONG, quantity: '40' },
+    ]);
+    const tooMany = await cli(['usage:monthly', '--months', '13']);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toMatch(/^error: --months must be 1 to 12/);
+    const mixed = await cli(['usage:daily', '--days', '3', '--start-date', day]);
+    expect(mixed.code).toBe(2);
+  }, 180_000);
 
   it('usage:monthly reads a month (and a range of months)', async () => {
     const run = await cli(['usage:monthly', '--month', month, '--columns', 'month,team,product,quantity', '--sort', 'quantity', '--csv']);
@@ -163,7 +225,7 @@ describe('keys:create, keys:list, keys:revoke', () => {
     expect(scoped.code).toBe(0);
     expect(lines(scoped.stdout).sort()).toEqual([LONG, 'left'].sort());
 
-    const listed = await cli(['keys:list']);
+    const listed = await cli(['keys:list', '--columns', 'id,name,prefix,scopes,created,last_used,revoked']);
     expect(listed.code).toBe(0);
     expect(lines(listed.stdout)[0]).toMatch(/^id\s+name\s+prefix\s+scopes\s+created\s+last_used\s+revoked$/);
     const row = lines(listed.stdout).find((line) => line.startsWith(id!));
@@ -177,9 +239,49 @@ describe('keys:create, keys:list, keys:revoke', () => {
     const after = await cli(['usage:monthly'], secret!);
     expect(after.code).toBe(1);
     expect(after.stderr).toMatch(/401/);
-    const relisted = await cli(['keys:list']);
-    expect(lines(relisted.stdout).find((line) => line.startsWith(id!))).toMatch(/\d{4}-\d{2}-\d{2}T\S+Z$/);
-  });
+    const relisted = await cli(['keys:list', '--columns', 'id,revoked']);
+    expect(lines(relisted.stdout).find((line) => line.startsWith(id!))).toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z$/);
+  }, 180_000);
+
+  it('keys:list has the table flags: short default columns, --columns, --csv, --json, --no-truncate', async () => {
+    const longName = 'a key with a name long enough to be cut in a table';
+    const created = await cli(['keys:create', '--name', longName, '--scopes', 'usage:read,usage:write,keys:manage', '--json']);
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout) as Record<string, unknown>;
+    expect(key).toMatchObject({ name: longName, scopes: ['usage:read', 'usage:write', 'keys:manage'], revoked: null });
+    expect(key.secret).toMatch(/^ugw_[0-9a-f]{8}_/);
+    expect(Object.keys(key)).toEqual(['id', 'name', 'prefix', 'scopes', 'created', 'last_used', 'revoked', 'secret']);
+
+    // Independent reads: run side by side (each CLI run starts a Node process).
+    const [table, full, csv, json, bad] = await Promise.all([
+      cli(['keys:list']),
+      cli(['keys:list', '--no-truncate', '--columns', 'name,scopes']),
+      cli(['keys:list', '--csv']),
+      cli(['keys:list', '--json']),
+      cli(['keys:list', '--columns', 'id,secret']),
+    ]);
+    expect(table.code).toBe(0);
+    expect(lines(table.stdout)[0]).toMatch(/^prefix\s+name\s+scopes\s+last_used\s+revoked$/);
+    expect(table.stdout).toContain('a key with a name long enough t…');
+    expect(Math.max(...lines(table.stdout).map((line) => line.length))).toBeLessThanOrEqual(120);
+    expect(full.stdout).toContain(longName);
+    expect(full.stdout).toContain('usage:read,usage:write,keys:manage');
+
+    expect(csv.stdout.split('\r\n')[0]).toBe('id,name,prefix,scopes,created,last_used,revoked');
+    expect(csv.stdout).toContain(`${key.id as string},${longName},${key.prefix as string},"usage:read,usage:write,keys:manage",`);
+    const listed = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+    expect(listed.find((k) => k.id === key.id)).toEqual({ ...key, secret: undefined, last_used: null });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('error: unknown column "secret"; the columns are id, name, prefix, scopes, created, last_used, revoked\n');
+
+    // keys:revoke takes the prefix keys:list shows, and --json.
+    const revoked = await cli(['keys:revoke', key.prefix as string, '--json']);
+    expect(revoked.code).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toMatchObject({ id: key.id, revoked: expect.stringMatching(/Z$/) });
+    const unknown = await cli(['keys:revoke', 'ugw_00000000']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('error: no API key with the prefix ugw_00000000 (see keys:list)\n');
+  }, 180_000);
 
   it('reports what the gateway refuses', async () => {
     const bad = await cli(['keys:create', '--name', 'x', '--scopes', 'everything']);
@@ -199,5 +301,5 @@ describe('keys:create, keys:list, keys:revoke', () => {
       expect(run.code).toBe(0);
       expect(run.stdout).toMatch(new RegExp(`^Usage: usage-gateway ${command}`));
     }
-  });
+  }, 180_000);
 });

@@ -1,4 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +8,7 @@ import { useIngestEndpoint } from '../src/ingest/http.js';
 import { createApp } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createUsageRealm } from './helpers/usage-fixture.js';
-import { freePort, listenOnFreePort, runCli } from './server/server-process.js';
+import { freePort, listenOnFreePort, projectRoot, runCli, type CliRun } from './server/server-process.js';
 
 // A real listening gateway (node:http + the app) and the real CLI (bin/usage-gateway) as a child process.
 
@@ -118,4 +120,116 @@ describe('usage-gateway CLI', () => {
     expect(noGateway.code).toBe(1);
     expect(noGateway.stderr).toMatch(/^error: cannot connect to the gateway at http:\/\/127\.0\.0\.1:\d+ \(connection refused\)/);
   });
+
+  it('--version prints the package version; no command prints the help on stderr, exit 2', async () => {
+    const { version } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string };
+    const run = await cli(['--version']);
+    expect(run).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    const bare = await cli([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stdout).toBe('');
+    expect(bare.stderr).toMatch(/^Usage: usage-gateway/);
+  });
+
+  it('--help documents every exit code on every command, and they are the codes the CLI uses', async () => {
+    const commands = [[], ['ingest'], ['usage:monthly'], ['usage:daily'], ['keys:create'], ['keys:list'], ['keys:revoke']];
+    for (const help of await Promise.all(commands.map((command) => cli([...command, '--help'])))) {
+      expect(help.code).toBe(0);
+      expect(help.stdout.replace(/\s+/g, ' ')).toContain('Exit codes: 0 success; 1 an error');
+      expect(help.stdout.replace(/\s+/g, ' ')).toContain('2 a wrong command line');
+      expect(help.stdout).toMatch(/--json/);
+    }
+    const unknownOption = await cli(['usage:monthly', '--bogus']);
+    expect(unknownOption.code).toBe(2);
+    const unknownCommand = await cli(['usage:yearly']);
+    expect(unknownCommand.code).toBe(2);
+  }, 180_000);
+
+  it("the example of ingest --help runs as written: events timestamped now are accepted, not TOO_LATE", async () => {
+    const help = await cli(['ingest', '--help']);
+    expect(help.stdout).not.toMatch(/"timestamp":"\d{4}-/);
+    const example = help.stdout.split('\n').find((line) => line.trim().startsWith('printf '))!.trim();
+    const made = spawnSync('bash', ['-c', example], { cwd: dir, encoding: 'utf8' });
+    expect(made.status).toBe(0);
+    const run = await cli(['ingest', path.join(dir, 'events.ndjson'), '--url', url, '--json'], { USAGE_GATEWAY_KEY: realm.admin.key });
+    expect(run.code).toBe(0);
+    // The example's feature key is the demo's; this realm calls it "tx": the line is rejected as UNKNOWN_FEATURE, not TOO_LATE.
+    expect(JSON.parse(run.stdout).errors.map((e: { code: string }) => e.code)).toEqual(['UNKNOWN_FEATURE']);
+  });
+
+  it('works from any directory, through a chain of symlinks (npm link, npm install -g .)', async () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'ugw-link-'));
+    try {
+      symlinkSync(path.join(projectRoot, 'bin/usage-gateway'), path.join(elsewhere, 'first-link'));
+      symlinkSync('first-link', path.join(elsewhere, 'usage-gateway'));
+      const file = writeEvents('linked.ndjson', [event('linked-1')]);
+      const run = await runIn(elsewhere, ['./usage-gateway', 'ingest', file, '--url', url, '--json'], { USAGE_GATEWAY_KEY: realm.admin.key });
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout)).toMatchObject({ accepted: 1 });
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it("an answer that is not the gateway's (HTML, JSON of another shape) is an error (exit 1), not an empty table", async () => {
+    const impostor = http.createServer((req, res) => {
+      if (req.url?.startsWith('/json')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(req.url.includes('ingest') ? '{"ok":true}' : '{"data":{"hello":"world"}}');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html><body>Welcome to nginx!</body></html>');
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => impostor.listen(port, '127.0.0.1', resolve));
+    const env = { USAGE_GATEWAY_KEY: realm.admin.key };
+    const file = writeEvents('impostor.ndjson', [event('impostor-1')]);
+    try {
+      const html = `http://127.0.0.1:${port}`;
+      const json = `http://127.0.0.1:${port}/json`;
+      const cases: Array<[string, string[]]> = [
+        ['usage over HTML', ['usage:monthly', '--url', html]],
+        ['keys over HTML', ['keys:list', '--url', html]],
+        ['ingest over HTML', ['ingest', file, '--url', html]],
+        ['usage over JSON', ['usage:daily', '--url', json]],
+        ['keys over JSON', ['keys:list', '--url', json]],
+        ['team over JSON', ['usage:daily', '--team', 'left', '--url', json]],
+        ['ingest over JSON', ['ingest', file, '--url', json]],
+      ];
+      const runs = await Promise.all(cases.map(async ([what, args]): Promise<[string, CliRun]> => [what, await cli(args, env)]));
+      for (const [what, run] of runs) {
+        expect(run.code, what).toBe(1);
+        expect(run.stdout, what).toBe('');
+        expect(run.stderr, what).toMatch(/^error: the answer is not the gateway's \(.+\); is --url \(USAGE_GATEWAY_URL\) the gateway\?\n$/);
+      }
+    } finally {
+      await new Promise((resolve) => impostor.close(resolve));
+    }
+  }, 180_000);
+
+  it('shows a spinner on stderr only when stderr is a terminal', async () => {
+    // `script` gives the command a pseudo-terminal (sized, as a terminal window is); stdout and stderr both go to it.
+    const command = ['stty cols 120 rows 40;', path.join(projectRoot, 'bin/usage-gateway'), 'keys:list', '--url', url, '--key', realm.admin.key].join(' ');
+    const tty = await runIn(dir, ['script', '-qec', command, '/dev/null'], {});
+    expect(tty.code).toBe(0);
+    expect(tty.stdout).toContain('fetching the API keys');
+    expect(tty.stdout).toMatch(/prefix\s+name\s+scopes/);
+    const piped = await cli(['keys:list', '--url', url, '--key', realm.admin.key]);
+    expect(piped.stderr).toBe('');
+  });
 });
+
+/** Runs a command in `cwd` with only these gateway variables. */
+function runIn(cwd: string, argv: string[], env: Record<string, string>): Promise<CliRun> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete childEnv.USAGE_GATEWAY_URL;
+  if (!env.USAGE_GATEWAY_KEY) delete childEnv.USAGE_GATEWAY_KEY;
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -189,7 +189,7 @@ describe('bad input and auth', () => {
       expect(status).toBe(400);
       expect(headers.get('content-type')).toMatch(/^application\/json/);
       const body = JSON.parse(text);
-      expect(body).toEqual({ errors: [{ message: expect.any(String), extensions: { code: 'BAD_USER_INPUT', reason } }] });
+      expect(body).toEqual({ errors: [{ message: expect.any(String), extensions: { code: 'BAD_USER_INPUT', reason } }], extensions: { requestId: expect.any(String) } });
     });
   }
 
@@ -256,5 +256,22 @@ describe('resolveExportRequest', () => {
     expect(request.range).toEqual({ from: new Date('2026-03-27T23:00:00Z'), to: new Date('2026-03-30T22:00:00Z') });
     const month = resolveExportRequest('MONTHLY', { month: '2026-03' }, new Date('2026-04-01T00:00:00Z'), 'Europe/Berlin');
     expect(month.range).toEqual({ from: new Date('2026-02-28T23:00:00Z'), to: new Date('2026-03-31T22:00:00Z') });
+  });
+});
+
+describe('resolveExportRequest where DST changes at local midnight', () => {
+  const now = new Date('2026-11-20T12:00:00Z');
+  it('starts a day at its first local instant (America/Havana, 1 November 2026: 00:00 happens at 04:00Z and again at 05:00Z)', () => {
+    const day = resolveExportRequest('DAILY', { startDate: '2026-11-01', endDate: '2026-11-01' }, now, 'America/Havana');
+    expect(day.range).toEqual({ from: new Date('2026-11-01T04:00:00Z'), to: new Date('2026-11-02T05:00:00Z') });
+    const month = resolveExportRequest('MONTHLY', { month: '2026-11' }, now, 'America/Havana');
+    expect(month.range).toEqual({ from: new Date('2026-11-01T04:00:00Z'), to: new Date('2026-12-01T05:00:00Z') });
+  });
+
+  it('ends a day where the next one starts (America/Santiago, 6 September 2026: a 23 h day, 7 September starts at 03:00Z)', () => {
+    const day = resolveExportRequest('DAILY', { startDate: '2026-09-06', endDate: '2026-09-06' }, now, 'America/Santiago');
+    expect(day.range).toEqual({ from: new Date('2026-09-06T04:00:00Z'), to: new Date('2026-09-07T03:00:00Z') });
+    const month = resolveExportRequest('MONTHLY', { month: '2026-09' }, now, 'America/Santiago');
+    expect(month.range).toEqual({ from: new Date('2026-09-01T04:00:00Z'), to: new Date('2026-10-01T03:00:00Z') });
   });
 });

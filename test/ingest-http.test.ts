@@ -1,3 +1,5 @@
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authenticator } from '../src/auth/authenticate.js';
@@ -5,7 +7,7 @@ import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { encodeId } from '../src/global-id.js';
 import { createLogger } from '../src/observability.js';
 import { useIngestEndpoint } from '../src/ingest/http.js';
-import { BodyTooLargeError, parseIngestMaxBytes, readNdjson, type NdjsonItem } from '../src/ingest/ndjson.js';
+import { BodyTooLargeError, parseIngestMaxBytes, parseIngestMaxSeconds, readNdjson, type NdjsonItem } from '../src/ingest/ndjson.js';
 import { MAX_BATCH } from '../src/ingest/pipeline.js';
 import { createApp, type App } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
@@ -257,6 +259,136 @@ describe('POST /ingest', () => {
   });
 });
 
+describe('POST /ingest: bad input never loses good data', () => {
+  it('rejects a line with a NUL character alone (INVALID_EVENT) and stores the rest of its batch and the later ones', async () => {
+    const p = ids();
+    const body = [
+      JSON.stringify(event(`${p}-1`)),
+      JSON.stringify(event(`${p}-2`, { billingTag: 'a\u0000b' })),
+      JSON.stringify(event(`${p}-3\u0000`)),
+      JSON.stringify(event(`${p}-4`, { resource: 'r\u0000', uniqueKey: '\u0000' })),
+      JSON.stringify(event(`${p}-5`, { billingTag: 'z'.repeat(300) })),
+      JSON.stringify(event(`${p}-6`)),
+    ].join('\n');
+    expect(body).toContain('\\u0000');
+    const { status, body: answer } = await post(body);
+    expect(status).toBe(200);
+    expect(answer).toMatchObject({ accepted: 2, duplicates: 0, rejected: 4 });
+    expect(answer.errors.map((e: any) => [e.line, e.code])).toEqual([
+      [2, 'INVALID_EVENT'],
+      [3, 'INVALID_EVENT'],
+      [4, 'INVALID_EVENT'],
+      [5, 'INVALID_EVENT'],
+    ]);
+    expect(answer.errors[0].message).toMatch(/U\+0000/);
+    expect(await eventsOf(a.realm.id, p)).toBe(2);
+  });
+
+  it('inside one body the stored event decides: [K changed, K as stored] is a mismatch and a duplicate', async () => {
+    const p = ids();
+    const stored = event(`${p}-k`, { quantity: '4' });
+    expect((await post(ndjson([stored]))).body).toMatchObject({ accepted: 1 });
+    const changed = { ...stored, timestamp: '2026-03-10T10:15:01Z' };
+    const { body: answer } = await post(ndjson([changed, stored, event(`${p}-new`), event(`${p}-new`), event(`${p}-new`, { quantity: '5' })]));
+    expect(answer).toMatchObject({ accepted: 1, duplicates: 2, rejected: 2 });
+    expect(answer.errors.map((e: any) => [e.line, e.code])).toEqual([
+      [1, 'DUPLICATE_MISMATCH'],
+      [5, 'DUPLICATE_MISMATCH'],
+    ]);
+  });
+});
+
+describe('POST /ingest: a request costs what it is worth', () => {
+  /** A body that counts the bytes the server pulled from it. */
+  function countingBody(bytes: Uint8Array, chunkSize: number) {
+    const seen = { pulled: 0 };
+    let offset = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (offset >= bytes.length) return controller.close();
+        const chunk = bytes.slice(offset, offset + chunkSize);
+        offset += chunk.length;
+        seen.pulled += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    return { stream, seen };
+  }
+
+  it('answers a gzip of newlines expanding past the limit with 413 once the limit is passed, without reading the rest', async () => {
+    const limited = createApp({ prisma: db.prisma, plugins: [useIngestEndpoint({ prisma: db.prisma, now: () => NOW, maxBytes: 1024 ** 2 })] });
+    // 512 MiB of newlines in about 0.5 MB: 32 gzip members of 16 MiB each, one after the other.
+    const bomb = Buffer.concat(Array(32).fill(gzipSync(Buffer.alloc(16 * 1024 ** 2, 0x0a), { level: 9 })));
+    const { stream, seen } = countingBody(bomb, 1024);
+    const { status, body } = await post(stream, { target: limited, headers: { 'content-encoding': 'gzip' } });
+    expect(status).toBe(413);
+    expect(body.errors[0].extensions).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', maxBytes: 1024 ** 2, accepted: 0 });
+    // 1 MiB of newlines is 1/512 of the body (plus what the request's stream buffers ahead): far from all of it was pulled.
+    expect(seen.pulled).toBeLessThan(bomb.length / 4);
+  });
+
+  it('counts blank lines (and skips them) however many there are', async () => {
+    const p = ids();
+    const body = Buffer.concat([Buffer.alloc(3 * 1024 ** 2, 0x0a), Buffer.from(' \r\n\t\n'), Buffer.from(ndjson([event(`${p}-1`)]))]);
+    const { status, body: answer } = await post(gzipSync(body), { headers: { 'content-encoding': 'gzip' } });
+    expect(status).toBe(200);
+    expect(answer).toMatchObject({ accepted: 1, rejected: 0, lines: 3 * 1024 ** 2 + 3 });
+  });
+
+  it('stops a request that takes longer than INGEST_MAX_SECONDS with 408, even while its client stalls', async () => {
+    const slow = createApp({ prisma: db.prisma, plugins: [useIngestEndpoint({ prisma: db.prisma, now: () => NOW, maxSeconds: 0.2 })] });
+    const p = ids();
+    let sent = false;
+    const stalled = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // One line, then nothing more: a client that stalls mid-upload.
+        if (!sent) controller.enqueue(new TextEncoder().encode(`${JSON.stringify(event(`${p}-1`))}\n`));
+        sent = true;
+        return new Promise(() => {});
+      },
+    });
+    const { status, body } = await post(stalled, { target: slow });
+    expect(status).toBe(408);
+    expect(body.errors[0].extensions).toMatchObject({ code: 'REQUEST_TIMEOUT', maxSeconds: 0.2, accepted: 0, lines: 1 });
+    expect(body.errors[0].message).toMatch(/INGEST_MAX_SECONDS/);
+    expect(await eventsOf(a.realm.id, p)).toBe(0);
+  });
+
+  it('stops storing the batches of a client that disconnected, even when its whole (gzip) body had arrived', async () => {
+    const lines: any[] = [];
+    const logger = createLogger({ level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line)) } });
+    const now = () => NOW;
+    const listening = createApp({ prisma: db.prisma, now, plugins: [useIngestEndpoint({ prisma: db.prisma, now, batchSize: 50, logger })] });
+    const server: Server = createServer((req, res) => void listening.handleNodeRequest(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const p = ids();
+      const total = 4000;
+      const body = gzipSync(Buffer.from(ndjson(Array.from({ length: total }, (_, i) => event(`${p}-${i}`)))));
+      const client = httpRequest({
+        host: '127.0.0.1',
+        port: (server.address() as AddressInfo).port,
+        path: '/ingest',
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.admin.key}`, 'content-type': NDJSON, 'content-encoding': 'gzip', 'content-length': body.length },
+      });
+      client.on('error', () => {});
+      client.end(body);
+      while ((await eventsOf(a.realm.id, p)) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      client.destroy();
+      while (!lines.some((line) => line.path === '/ingest')) await new Promise((resolve) => setTimeout(resolve, 10));
+      const stored = await eventsOf(a.realm.id, p);
+      expect(lines.find((line) => line.path === '/ingest')).toMatchObject({ status: 499 });
+      // The batch being stored when the client left (and at most the one read ahead) — not the 80 batches.
+      expect(stored).toBeLessThan(total / 4);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await eventsOf(a.realm.id, p)).toBe(stored);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
 describe('POST /ingest failures and logs', () => {
   it('answers a database failure with a masked 500, reports it, and logs one line per request', async () => {
     const lines: any[] = [];
@@ -345,6 +477,17 @@ describe('readNdjson', () => {
     expect((error as BodyTooLargeError).limit).toBe(1000);
     expect(cancelled).toBe(true);
     expect(sent).toBeLessThan(20);
+  });
+});
+
+describe('INGEST_MAX_SECONDS', () => {
+  it('takes whole seconds, defaults to 900 and explains a bad value', () => {
+    expect(parseIngestMaxSeconds(undefined)).toBe(900);
+    expect(parseIngestMaxSeconds(' ')).toBe(900);
+    expect(parseIngestMaxSeconds('60')).toBe(60);
+    for (const bad of ['0', '-5', '1.5', 'soon', '86401']) {
+      expect(() => parseIngestMaxSeconds(bad), bad).toThrow(/^INGEST_MAX_SECONDS must be a whole number of seconds from 1 to 86400 .*; set INGEST_MAX_SECONDS=900 or unset it$/);
+    }
   });
 });
 

@@ -107,9 +107,29 @@ describe('ingestUsage', () => {
     expect(Number(await total('tx'))).toBe(Number(before) + 4);
   });
 
-  it('a quantity or timestamp that is not one at all fails the GraphQL request (the input types), and is a per-event rejection in a raw batch', async () => {
-    const typed = await ingest([event({ quantity: 'abc' })]);
-    expect(typed.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+  it('validates each event on its own: a bad timestamp or quantity rejects that event, not the call', async () => {
+    const before = await total('tx');
+    const result = await ingest([
+      event({ quantity: '2' }),
+      event({ timestamp: 'yesterday' }),
+      event({ quantity: '1e3' }),
+      event({ quantity: 'abc' }),
+      event({ timestamp: '2026-06-15T10:30:00' }),
+      event({ timestamp: '2026-02-30T10:30:00Z' }),
+      event({ quantity: '3', timestamp: '2026-06-15T12:30:00+02:00' }),
+    ]);
+    expect(result.errors).toBeUndefined();
+    expect(result.data.ingestUsage.rejected.map((r: { index: number; code: string }) => [r.index, r.code])).toEqual([
+      [1, 'INVALID_TIMESTAMP'],
+      [2, 'INVALID_QUANTITY'],
+      [3, 'INVALID_QUANTITY'],
+      [4, 'INVALID_TIMESTAMP'],
+      [5, 'INVALID_TIMESTAMP'],
+    ]);
+    expect(result.data.ingestUsage.rejected[0].message).toMatch(/RFC 3339.*"yesterday"/);
+    expect(result.data.ingestUsage.accepted).toBe(2);
+    expect(Number(await total('tx'))).toBe(Number(before) + 5);
+
     const { ingestBatch } = await import('../src/ingest/pipeline.js');
     const raw = await ingestBatch(db.prisma, { realmId: realm.realm.id, workspaceId: null }, [event({ quantity: 'abc' }), event({ timestamp: 'yesterday' }), 'not an object', event({ idempotencyKey: '' }), event()], { now: NOW });
     expect(raw.rejected.map((r) => [r.index, r.code])).toEqual([
@@ -121,12 +141,85 @@ describe('ingestUsage', () => {
     expect(raw.accepted).toBe(1);
   });
 
+  it('rejects an event with a NUL or another control character, or an over-long text, alone (INVALID_EVENT) and stores the rest', async () => {
+    const before = await total('tx');
+    const long = 'x'.repeat(257);
+    const result = await ingest([
+      event({ billingTag: 'a\u0000b' }),
+      event({ quantity: '2' }),
+      event({ resource: '\u0000' }),
+      event({ idempotencyKey: `nul-\u0000-${counter}` }),
+      event({ feature: 'tx\u0000' }),
+      event({ workspaceId: '\u0000' }),
+      event({ feature: 'rows', uniqueKey: 'k\u0000', quantity: undefined }),
+      event({ billingTag: 'bell\u0007' }),
+      event({ resource: 'half \ud800 pair' }),
+      event({ billingTag: long }),
+      event({ idempotencyKey: long }),
+      event({ quantity: '3', billingTag: `${'y'.repeat(255)}\u{1F680}`, resource: ' trimmed\t' }),
+    ]);
+    expect(result.errors).toBeUndefined();
+    expect(result.data.ingestUsage.rejected.map((r: { index: number; code: string }) => [r.index, r.code])).toEqual([
+      [0, 'INVALID_EVENT'],
+      [2, 'INVALID_EVENT'],
+      [3, 'INVALID_EVENT'],
+      [4, 'INVALID_EVENT'],
+      [5, 'INVALID_EVENT'],
+      [6, 'INVALID_EVENT'],
+      [7, 'INVALID_EVENT'],
+      [8, 'INVALID_EVENT'],
+      [9, 'INVALID_EVENT'],
+      [10, 'INVALID_EVENT'],
+    ]);
+    const messages = result.data.ingestUsage.rejected.map((r: { message: string }) => r.message);
+    expect(messages[0]).toMatch(/`billingTag` contains U\+0000 .*position 2/);
+    expect(messages[8]).toMatch(/`billingTag` is longer than 256 characters/);
+    for (const message of messages) expect(message.length).toBeLessThan(400);
+    expect(result.data.ingestUsage.accepted).toBe(2);
+    expect(Number(await total('tx'))).toBe(Number(before) + 5);
+    const stored = await db.prisma.usageEvent.findFirstOrThrow({ where: { realmId: realm.realm.id, billingTag: { startsWith: 'yyy' } } });
+    expect(stored.resource).toBe('trimmed');
+  });
+
+  it('inside one batch the stored event, or else the first occurrence, decides: same content is a duplicate, other content a DUPLICATE_MISMATCH', async () => {
+    const before = Number(await total('req'));
+    const stored = event({ feature: 'req', quantity: '10' });
+    expect((await ingest([stored])).data.ingestUsage.accepted).toBe(1);
+    const later = { ...stored, timestamp: '2026-06-15T10:30:01Z' };
+    const again = await ingest([later, stored, stored, later]);
+    expect(again.data.ingestUsage).toMatchObject({ accepted: 0, duplicates: 2 });
+    expect(again.data.ingestUsage.rejected.map((r: { index: number; code: string }) => [r.index, r.code])).toEqual([
+      [0, 'DUPLICATE_MISMATCH'],
+      [3, 'DUPLICATE_MISMATCH'],
+    ]);
+
+    const fresh = event({ feature: 'req', quantity: '1' });
+    const other = { ...fresh, quantity: '2' };
+    const batch = await ingest([fresh, other, fresh, { ...fresh, idempotencyKey: `${fresh.idempotencyKey}-b` }]);
+    expect(batch.data.ingestUsage).toMatchObject({ accepted: 2, duplicates: 1 });
+    expect(batch.data.ingestUsage.rejected.map((r: { index: number; code: string }) => [r.index, r.code])).toEqual([[1, 'DUPLICATE_MISMATCH']]);
+    expect(Number(await total('req'))).toBe(before + 10 + 1 + 1);
+  });
+
   it('needs the usage:write scope, and at most 1,000 events a call', async () => {
     const readOnly = await createKey(db.prisma, realm.realm.id, { scopes: ['usage:read'] });
     const denied = await ingest([event()], readOnly.key);
     expect(denied.errors?.[0]).toMatchObject({ message: expect.stringContaining('`usage:write`'), extensions: { code: 'FORBIDDEN' } });
     const tooMany = await ingest(Array.from({ length: 1001 }, () => event()));
     expect(tooMany.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'TOO_MANY_EVENTS' });
+  });
+
+  it('refuses more than 1,000 events before coercing any of them, and the same document with fewer events still works', async () => {
+    // Each of these events lacks required fields: coercing them would answer input errors instead.
+    const { body } = await graphql(app, INGEST, { key: realm.admin.key, variables: { events: Array.from({ length: 100_000 }, () => ({})) } });
+    expect(body.errors).toHaveLength(1);
+    expect(body.errors?.[0]).toMatchObject({ message: expect.stringContaining('100000'), extensions: { code: 'BAD_USER_INPUT', reason: 'TOO_MANY_EVENTS', max: 1000 } });
+    expect((await ingest([event()])).data.ingestUsage.accepted).toBe(1);
+
+    const literal = `mutation { ingestUsage(events: [${'{ idempotencyKey: "x", feature: "tx", timestamp: "t" }, '.repeat(1001)}]) { accepted } }`;
+    const inline = await graphql(app, literal, { key: realm.admin.key });
+    expect(inline.body.errors).toHaveLength(1);
+    expect(inline.body.errors?.[0]?.extensions).toMatchObject({ reason: 'TOO_MANY_EVENTS' });
   });
 
   it('a key scoped to a workspace can only attribute usage to its subtree', async () => {

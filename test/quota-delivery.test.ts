@@ -60,7 +60,8 @@ beforeAll(async () => {
   webhookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/quota`;
 });
 beforeEach(async () => {
-  configureQuotaDelivery({ retryDelaysMs: [30, 60], timeoutMs: 2000 });
+  // The receiver listens on 127.0.0.1: a private destination, allowed as WEBHOOK_ALLOW_PRIVATE=true allows it.
+  configureQuotaDelivery({ retryDelaysMs: [30, 60], timeoutMs: 2000, allowPrivateDestinations: true });
   hits.length = 0;
   behave = () => 204;
   await db.prisma.alert.deleteMany();
@@ -173,8 +174,9 @@ describe('durable quota webhook delivery', () => {
   it('retries an attempt whose process crashed once its lease expires, not before; a lease keeps other deliverers off', async () => {
     const { id: ruleId } = await rule();
     const t0 = new Date(Math.floor(Date.now() / 1000) * 1000);
-    // What a claim leaves behind: attempts not counted yet, nextDeliveryAt = end of the lease.
+    // What a claim leaves behind: the attempt counted, nextDeliveryAt = end of the lease.
     const crashed = await alert(ruleId, 0, new Date(t0.getTime() + 60_000));
+    await db.prisma.alert.update({ where: { id: crashed.id }, data: { deliveryAttempts: 1 } });
     let clock = t0;
     const d = deliverer({ now: () => clock, leaseMs: 30_000 });
     expect(await d.runOnce()).toBe(0);
@@ -197,7 +199,7 @@ describe('durable quota webhook delivery', () => {
     expect(during!.nextDeliveryAt).toEqual(new Date(t0.getTime() + 60_000 + 30_000));
     expect(otherAttempts).toBe(0);
     expect(hits).toHaveLength(1);
-    expect(await row(crashed.id)).toMatchObject({ deliveredAt: clock, deliveryAttempts: 1, nextDeliveryAt: null });
+    expect(await row(crashed.id)).toMatchObject({ deliveredAt: clock, deliveryAttempts: 2, nextDeliveryAt: null });
   });
 
   it('two deliverers racing on one database POST each alert exactly once per attempt', async () => {
@@ -274,13 +276,14 @@ describe('durable quota webhook delivery', () => {
     await e.stop(200);
     expect(Date.now() - t).toBeLessThan(2000);
     const released = await row(second.id);
-    expect(released).toMatchObject({ deliveredAt: null, deliveryAttempts: 0 });
+    // The interrupted attempt stays counted (it may have reached the receiver).
+    expect(released).toMatchObject({ deliveredAt: null, deliveryAttempts: 1 });
     expect(released.nextDeliveryAt!.getTime()).toBeLessThanOrEqual(Date.now());
 
     // The next gateway delivers it at once (the receiver may see it twice: at least once).
     behave = () => 204;
     await started().settle();
-    expect(await row(second.id)).toMatchObject({ deliveryAttempts: 1, nextDeliveryAt: null });
+    expect(await row(second.id)).toMatchObject({ deliveryAttempts: 2, nextDeliveryAt: null });
     expect(hits.filter((h) => h.alertId === second.id)).toHaveLength(2);
   });
 

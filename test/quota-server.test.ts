@@ -61,7 +61,7 @@ describe.runIf(testDatabaseKind() === 'pglite')('the server and queued quota web
     });
     await before.close();
 
-    server = startServer({ PGLITE_DIR: dir, PORT: String(await freePort()), HOST: '127.0.0.1', SEED_DEMO: 'false', LOG_LEVEL: 'warn' });
+    server = startServer({ PGLITE_DIR: dir, PORT: String(await freePort()), HOST: '127.0.0.1', SEED_DEMO: 'false', LOG_LEVEL: 'warn', WEBHOOK_ALLOW_PRIVATE: 'true' });
     await vi.waitFor(() => expect(hits).toHaveLength(1), { timeout: 60_000, interval: 50 });
     expect(hits[0]!.signature).toBe(`sha256=${createHmac('sha256', secret).update(hits[0]!.body).digest('hex')}`);
     expect(JSON.parse(hits[0]!.body)).toMatchObject({ type: 'quota.crossed', alertId: alert.id, message: 'pending from before the restart' });

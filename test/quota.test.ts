@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeId } from '../src/global-id.js';
 import { configureQuotaDelivery, settleQuotaDeliveries, startQuotaDeliveries, type QuotaDeliverer } from '../src/quota/delivery.js';
+import { periodOf } from '../src/quota/evaluate.js';
 import { createApp, type App } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createKey } from './helpers/fixtures.js';
@@ -24,7 +25,7 @@ let deliverer: QuotaDeliverer;
 const fid = (key: keyof typeof realm.features) => encodeId('Feature', realm.features[key].id);
 
 beforeAll(async () => {
-  configureQuotaDelivery({ retryDelaysMs: [20, 50], timeoutMs: 5000 });
+  configureQuotaDelivery({ retryDelaysMs: [20, 50], timeoutMs: 5000, allowPrivateDestinations: true });
   db = await createTestDatabase();
   app = createApp({ prisma: db.prisma, now: () => NOW, onUnexpectedError: (error) => console.error(error) });
   realm = await createUsageRealm(db.prisma, 'UTC');
@@ -180,5 +181,20 @@ describe('alerts as usage arrives', () => {
     expect((await alerts()).totalCount).toBe(2);
     const rules = await graphql(app, `{ realm { quotaRules(first: 10) { totalCount edges { node { feature { key } } } } } }`, { key: realm.admin.key });
     expect(rules.body.data.realm.quotaRules.totalCount).toBe(2);
+  });
+});
+
+describe('periodOf where DST changes at local midnight', () => {
+  const h = (iso: string) => new Date(iso);
+  it('gives every hour of a local date the same period, from the date\'s first instant (America/Havana, 1 November 2026)', () => {
+    const day = { from: h('2026-11-01T04:00:00Z'), to: h('2026-11-02T05:00:00Z') };
+    expect(periodOf(h('2026-11-01T04:00:00Z'), 'DAY', 'America/Havana')).toEqual(day);
+    expect(periodOf(h('2026-11-01T05:00:00Z'), 'DAY', 'America/Havana')).toEqual(day);
+    expect(periodOf(h('2026-11-01T05:00:00Z'), 'MONTH', 'America/Havana')).toEqual({ from: h('2026-11-01T04:00:00Z'), to: h('2026-12-01T05:00:00Z') });
+  });
+
+  it('ends a 23 h day where the next starts (America/Santiago, 6 September 2026)', () => {
+    expect(periodOf(h('2026-09-06T12:00:00Z'), 'DAY', 'America/Santiago')).toEqual({ from: h('2026-09-06T04:00:00Z'), to: h('2026-09-07T03:00:00Z') });
+    expect(periodOf(h('2026-09-07T03:00:00Z'), 'DAY', 'America/Santiago')).toEqual({ from: h('2026-09-07T03:00:00Z'), to: h('2026-09-08T03:00:00Z') });
   });
 });

@@ -1,3 +1,5 @@
+import { hashSecret, parseApiKey } from '../src/auth/api-key-secret.js';
+import { openDatabase } from '../src/db/database.js';
 import { createScratchDatabase } from '../src/db/scratch-database.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -11,6 +13,7 @@ import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { createLogger, createMetrics, logUnexpectedError, useHealthCheck, useRequestLogging } from '../src/observability.js';
 import { createApp } from '../src/yoga.js';
 import { testDatabaseKind } from './helpers/database.js';
+import { ALL_SCOPES, createRealm } from './helpers/fixtures.js';
 import { freePort, runUntilExit, startServer, type ServerProcess } from './server/server-process.js';
 
 // The server is a real child process (`node --import tsx src/server.ts`, what `npm start` runs),
@@ -119,6 +122,8 @@ async function postgresDatabase(): Promise<DatabaseUnderTest> {
   };
 }
 
+const SERVER_METRICS_TOKEN = 'server-test-metrics-token';
+
 describe(`npm start on ${kind === 'postgres' ? 'PostgreSQL' : 'the embedded PGlite'}`, LONG, () => {
   let database: DatabaseUnderTest;
   let server: ServerProcess | undefined;
@@ -131,7 +136,8 @@ describe(`npm start on ${kind === 'postgres' ? 'PostgreSQL' : 'the embedded PGli
     database = kind === 'postgres' ? await postgresDatabase() : await pgliteDatabase();
     port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const started = await startAndAsk(database.env, port);
+    // With a token /metrics names operations (an open /metrics labels them all `hidden`).
+    const started = await startAndAsk({ ...database.env, METRICS_TOKEN: SERVER_METRICS_TOKEN }, port);
     ({ server, key, first } = started);
     console.log(`start-up on ${database.label} (migrations + demo seed), spawn to first answer: ${started.firstAnswerMs} ms`);
   }, 180_000);
@@ -169,14 +175,16 @@ describe(`npm start on ${kind === 'postgres' ? 'PostgreSQL' : 'the embedded PGli
   it('GET /metrics counts requests, errors and latency by operation name', async () => {
     const answer = await postGraphQL(base, 'query ServerTestRealm { viewer { realm { name } } }', key);
     expect(answer.status).toBe(200);
-    const response = await fetch(`${base}/metrics`);
+    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+    const response = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${SERVER_METRICS_TOKEN}` } });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await response.text();
     expect(text).toContain('graphql_envelop_request{operationName="ServerTestRealm",operationType="query"} 1');
     expect(text).toMatch(/graphql_envelop_request_duration_count\{operationName="ServerTestRealm",operationType="query"\} 1/);
-    expect(text).toMatch(/graphql_envelop_error_result\{operationName="NoKey",operationType="query",phase="context"\} 1/);
-    expect(text).toMatch(/graphql_yoga_http_duration_count\{method="POST",statusCode="401",operationType="query",operationName="NoKey"\} 1/);
+    // Requests without a valid key are never parsed: they count as "unauthenticated", their names never show.
+    expect(text).toMatch(/graphql_yoga_http_duration_count\{method="POST",statusCode="401",operationType="unknown",operationName="unauthenticated"\} \d+/);
+    expect(text).not.toContain('NoKey');
   });
 
   it('serves GraphiQL on GET /graphql, pre-filled with the demo key in development', async () => {
@@ -206,7 +214,9 @@ describe(`npm start on ${kind === 'postgres' ? 'PostgreSQL' : 'the embedded PGli
       });
       const anonymous = entries.filter((entry) => entry.operationName === 'anonymous' && entry.status === 200);
       expect(anonymous).toHaveLength(1);
-      expect(entries.find((entry) => entry.operationName === 'NoKey')).toMatchObject({
+      // Refused before its document was parsed: the log does not know its operation's name.
+      expect(entries.find((entry) => entry.status === 401)).toMatchObject({
+        operationName: 'anonymous',
         status: 401,
         hasErrors: true,
         errorCodes: ['UNAUTHENTICATED'],
@@ -312,19 +322,75 @@ describe.runIf(kind === 'pglite')('bad input: one line on stderr saying what to 
   });
 });
 
+describe.runIf(kind === 'pglite')('production defaults, spawned', LONG, () => {
+  it('a production start revokes the public demo key and prints none, serves no GraphiQL, and protects /metrics with METRICS_TOKEN', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ugw-server-production-'));
+    try {
+      // A database that holds the demo key (as one seeded in development would).
+      const seeded = await openDatabase({ kind: 'pglite', dir });
+      const realm = await createRealm(seeded.prisma, 'Seeded in development');
+      await seeded.prisma.apiKey.create({
+        data: { realmId: realm.id, name: 'demo', prefix: parseApiKey(DEMO_API_KEY)!.prefix, secretHash: hashSecret(DEMO_API_KEY), scopes: ALL_SCOPES },
+      });
+      await seeded.close();
+
+      const port = await freePort();
+      const token = 'metrics-token-for-the-test-0123';
+      const production = startServer({ PGLITE_DIR: dir, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production', METRICS_TOKEN: token });
+      try {
+        await production.waitForLine(/^GraphQL: http:\/\/localhost:\d+\/graphql$/);
+        expect(production.stdout.some((line) => line.startsWith('API key:') || line.includes(DEMO_API_KEY))).toBe(false);
+        expect(production.logEntries().some((entry) => /^revoked the demo API key/.test(entry.msg))).toBe(true);
+        const base = `http://127.0.0.1:${port}`;
+        const withDemoKey = await postGraphQL(base, '{ viewer { scopes } }', DEMO_API_KEY);
+        expect(withDemoKey.status).toBe(401);
+        const page = await fetch(`${base}/graphql`, { headers: { accept: 'text/html' } });
+        expect(page.headers.get('content-type') ?? '').not.toMatch(/text\/html/);
+        await page.arrayBuffer();
+        expect((await fetch(`${base}/metrics`)).status).toBe(401);
+        expect((await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      } finally {
+        await production.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    }
+  });
+});
+
 describe.runIf(kind === 'pglite')('loadConfig', () => {
   it('has defaults for everything', () => {
-    expect(loadConfig({})).toEqual({
+    expect(loadConfig({})).toMatchObject({
       port: 4000,
-      host: '0.0.0.0',
+      host: '127.0.0.1',
       databaseTarget: { kind: 'pglite', dir: './data/pglite' },
       exposeQueryStats: false,
       logLevel: 'info',
       development: true,
       seedDemo: true,
+      graphiql: true,
+      introspection: true,
+      metricsToken: undefined,
+      graphqlMaxBodyBytes: 1024 ** 2,
       redisUrl: undefined,
       ingestMaxBytes: 1024 ** 3,
     });
+  });
+
+  it('production defaults: no demo seed (nor demo key), no GraphiQL, no introspection, unless asked for', () => {
+    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ development: false, seedDemo: false, graphiql: false, introspection: false });
+    expect(loadConfig({ NODE_ENV: 'production', SEED_DEMO: 'true', GRAPHIQL: 'true', GRAPHQL_INTROSPECTION: 'true' })).toMatchObject({
+      seedDemo: true,
+      graphiql: true,
+      introspection: true,
+    });
+    expect(loadConfig({ SEED_DEMO: 'false', GRAPHIQL: 'off', GRAPHQL_INTROSPECTION: '0' })).toMatchObject({ seedDemo: false, graphiql: false, introspection: false });
+  });
+
+  it('listens on loopback only in development, on every address in production, unless HOST says otherwise', () => {
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ NODE_ENV: 'production' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
   });
 
   it('reads every setting', () => {
@@ -339,8 +405,10 @@ describe.runIf(kind === 'pglite')('loadConfig', () => {
         SEED_DEMO: 'false',
         REDIS_URL: 'redis://cache:6379',
         INGEST_MAX_BYTES: '512MiB',
+        METRICS_TOKEN: 'a-metrics-token-of-32-characters',
+        GRAPHQL_MAX_BODY_BYTES: '256KiB',
       }),
-    ).toEqual({
+    ).toMatchObject({
       port: 0,
       host: '127.0.0.1',
       databaseTarget: { kind: 'postgres', url: 'postgresql://u:p@db:5432/gw', schema: undefined },
@@ -348,6 +416,10 @@ describe.runIf(kind === 'pglite')('loadConfig', () => {
       logLevel: 'debug',
       development: false,
       seedDemo: false,
+      graphiql: false,
+      introspection: false,
+      metricsToken: 'a-metrics-token-of-32-characters',
+      graphqlMaxBodyBytes: 256 * 1024,
       redisUrl: 'redis://cache:6379',
       ingestMaxBytes: 512 * 1024 ** 2,
     });
@@ -359,6 +431,11 @@ describe.runIf(kind === 'pglite')('loadConfig', () => {
     [{ PORT: '80.5' }, /^PORT must be/],
     [{ EXPOSE_QUERY_STATS: 'sometimes' }, /^EXPOSE_QUERY_STATS must be true or false \(got "sometimes"\)/],
     [{ SEED_DEMO: 'maybe' }, /^SEED_DEMO must be true or false/],
+    [{ GRAPHIQL: 'maybe' }, /^GRAPHIQL must be true or false/],
+    [{ GRAPHQL_INTROSPECTION: 'maybe' }, /^GRAPHQL_INTROSPECTION must be true or false/],
+    [{ METRICS_TOKEN: 'short' }, /^METRICS_TOKEN must be at least 16 characters/],
+    [{ GRAPHQL_MAX_BODY_BYTES: '100' }, /^GRAPHQL_MAX_BODY_BYTES must be from 1KiB to 64MiB/],
+    [{ GRAPHQL_MAX_BODY_BYTES: '1GiB' }, /^GRAPHQL_MAX_BODY_BYTES must be from 1KiB to 64MiB/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/],
     [{ REDIS_URL: 'localhost:6379' }, /^REDIS_URL must look like redis:\/\/host:6379/],
     [{ DATABASE_URL: 'not a url' }, /^DATABASE_URL is not a valid URL/],
@@ -417,8 +494,9 @@ describe.runIf(kind === 'pglite')('observability plugins, in process', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]!.msg).toBe('unexpected error: connection to the database was lost');
     expect(errors[0]!.err.stack).toContain('connection to the database was lost');
-    expect(entries.filter((entry) => entry.operationName === 'Broken')).toEqual([
-      expect.objectContaining({ hasErrors: true, errorCount: 1, status: response.status, apiKeyPrefix: 'ugw_acde2024', apiKeyId: null }),
+    // The key lookup failed before the document was parsed: the line has no operation name.
+    expect(entries.filter((entry) => 'operationName' in entry)).toEqual([
+      expect.objectContaining({ operationName: 'anonymous', hasErrors: true, errorCount: 1, status: response.status, apiKeyPrefix: 'ugw_acde2024', apiKeyId: null }),
     ]);
   });
 
@@ -426,7 +504,7 @@ describe.runIf(kind === 'pglite')('observability plugins, in process', () => {
     const { app, entries } = brokenApp();
     const response = await app.fetch('http://gateway.test/healthz');
     expect(response.status).toBe(503);
-    expect(await response.json()).toEqual({ status: 'error', database: 'pglite', error: 'database unavailable' });
+    expect(await response.json()).toMatchObject({ status: 'error', database: 'pglite', error: 'database unavailable', errors: [{ extensions: { code: 'SERVICE_UNAVAILABLE' } }] });
     expect(entries.some((entry) => entry.level === 40 && /^health check failed/.test(entry.msg))).toBe(true);
   });
 
@@ -436,8 +514,8 @@ describe.runIf(kind === 'pglite')('observability plugins, in process', () => {
     await broken(first.app);
     const firstMetrics = await (await first.app.fetch('http://gateway.test/metrics')).text();
     const secondMetrics = await (await second.app.fetch('http://gateway.test/metrics')).text();
-    expect(firstMetrics).toContain('operationName="Broken"');
-    expect(secondMetrics).not.toContain('operationName="Broken"');
+    expect(firstMetrics).toContain('statusCode="500",operationType="unknown",operationName="unauthenticated"');
+    expect(secondMetrics).not.toContain('statusCode="500"');
     expect(first.metrics.registry).not.toBe(second.metrics.registry);
   });
 });

@@ -4,7 +4,7 @@ import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { createMemoryRateLimiter } from '../src/rate-limit/limiter.js';
 import { bucketIndex, bucketValue, percentiles, RELATIVE_ACCURACY } from '../src/traffic/histogram.js';
 import { TrafficRecorder, type TrafficSample } from '../src/traffic/recorder.js';
-import { statusClass } from '../src/traffic/status.js';
+import { operationNameOf, statusClass } from '../src/traffic/status.js';
 import { createApp, type App } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createKey, createRealm } from './helpers/fixtures.js';
@@ -126,6 +126,16 @@ describe('recording requests', () => {
       ['Poll', 'OK', 2, 0],
       ['Poll', 'RATE_LIMITED', 2, 2],
     ]);
+  });
+
+  it('names the endpoint of a request refused before its document is parsed, from the lexer alone', () => {
+    expect(operationNameOf('query Poll { viewer { scopes } }')).toBe('Poll');
+    expect(operationNameOf('# a comment\nfragment F on Viewer { scopes } mutation Make { x }')).toBe('Make');
+    expect(operationNameOf('{ viewer { query } }')).toBeUndefined();
+    expect(operationNameOf('query { viewer { scopes } }')).toBeUndefined();
+    expect(operationNameOf('query Broken {')).toBe('Broken');
+    expect(operationNameOf('"unterminated')).toBeUndefined();
+    expect(operationNameOf(undefined)).toBeUndefined();
   });
 
   it('classifies errors: RATE_LIMITED first, then unexpected (server), then client errors', () => {

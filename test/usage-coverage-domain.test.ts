@@ -104,17 +104,17 @@ describe('coverageSegments', () => {
       attributable: (id) => id !== 'aaa',
     });
     // aaa takes 2 of G1; bbb: 8 credits left buy 2.666666666 (7.999999998 credits: G1's 2, then 5.999999998 of G2);
-    // ccc: the 0.000000002 left; ddd: nothing.
+    // the 0.000000002 left stays in the pool: the pool ran out on bbb, so ccc and ddd get nothing.
     const bbb = coverage.products[1]!;
     expect([bbb.coveredByCredits, bbb.creditsApplied, bbb.onDemand].map((d) => d.toFixed())).toEqual(['2.666666666', '7.999999998', '2.333333334']);
     expect(show(segments)).toEqual([
       ['bbb', 'CREDIT_GRANT', 'G1', '0', '0.666666666', '3'],
       ['bbb', 'CREDIT_GRANT', 'G2', '0.666666666', '2.666666666', '3'],
       ['bbb', 'ON_DEMAND', null, '2.666666666', null, null],
-      ['ccc', 'CREDIT_GRANT', 'G2', '0', '0.000000002', '1'],
-      ['ccc', 'ON_DEMAND', null, '0.000000002', null, null],
+      ['ccc', 'ON_DEMAND', null, '0', null, null],
       ['ddd', 'ON_DEMAND', null, '0', null, null],
     ]);
+    expect(coverage.creditsRemaining.general.toFixed()).toBe('0.000000002');
   });
 
   it('prorates grants by days in force and splits a pool among them exactly', () => {

@@ -1,9 +1,11 @@
-import { DateTime } from 'luxon';
+import { modelDayStart } from './billing-model.js';
+import { localTime } from './local-calendar-model.js';
 import type { RawUsage } from './helpers/usage-fixture.js';
 
 /**
- * The expected report, computed from the raw hours by plain TypeScript and luxon, independently of
- * the gateway's SQL: what every usage report is checked against.
+ * The expected report, computed from the raw hours by plain TypeScript and Intl (the local date of
+ * each hour, the first instant of a date by bisection), independently of the gateway's SQL and
+ * time code: what every usage report is checked against.
  */
 export interface OracleQuestion {
   from: Date;
@@ -26,11 +28,21 @@ const COLUMN = {
   API_KEY: 'apiKeyId',
 } as const;
 
+const dayStarts = new Map<string, number>();
+
 function bucketOf(hour: Date, q: OracleQuestion): number {
   if (q.granularity === 'SUMMARIZED') return q.from.getTime();
   if (q.granularity === 'HOUR') return hour.getTime();
-  const unit = { DAY: 'day', WEEK: 'week', MONTH: 'month' } as const;
-  return DateTime.fromJSDate(hour, { zone: q.timeZone }).startOf(unit[q.granularity]).toMillis();
+  const local = localTime(hour.getTime(), q.timeZone);
+  const date = new Date(Date.UTC(local.year, local.month - 1, q.granularity === 'MONTH' ? 1 : local.day));
+  if (q.granularity === 'WEEK') date.setUTCDate(date.getUTCDate() - ((date.getUTCDay() + 6) % 7));
+  const key = `${q.timeZone}|${date.toISOString()}`;
+  let start = dayStarts.get(key);
+  if (start === undefined) {
+    start = modelDayStart(date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), q.timeZone);
+    dayStarts.set(key, start);
+  }
+  return start;
 }
 
 function combine(rows: RawUsage[], aggregation: OracleQuestion['aggregation'][string]): number {

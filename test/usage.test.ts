@@ -125,7 +125,7 @@ describe('usage reports equal an independent computation from the raw hours', ()
         fc.integer({ min: 0, max: DATA_HOURS - 1 }),
         fc.integer({ min: 1, max: DATA_HOURS }),
         fc.constantFrom('HOUR', 'DAY', 'WEEK', 'MONTH', 'SUMMARIZED' as const),
-        fc.constantFrom('UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Sydney', 'Asia/Tokyo'),
+        fc.constantFrom('UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Sydney', 'Asia/Tokyo', 'America/Havana', 'America/Santiago', 'America/Asuncion'),
         fc.subarray(['WORKSPACE', 'DATASTREAM', 'APP', 'BILLING_TAG', 'RESOURCE', 'API_KEY'] as const),
         fc.nat({ max: 9 }),
         async (start, length, granularity, timeZone, groupBy, parentIndex) => {
@@ -233,7 +233,11 @@ describe('scoping', () => {
     expect(report.totals.map((t: { feature: { key: string } }) => t.feature.key)).toEqual(['tx']);
     const right = encodeId('Workspace', realm.tree.right.id);
     const scoped = await usageOf('realm', `timeframe: ALL_TIME, filter: { workspaceIds: ["${right}"] }`, realm.scoped.key);
-    expect(scoped.report.warnings).toEqual([`Ignored filter id ${right}: it does not exist or is outside this key's scope.`]);
+    expect(scoped.report.warnings).toEqual([
+      `Ignored filter id ${right}: it does not exist or is outside this key's scope.`,
+      '`filter.workspaceIds` matches nothing (it is empty, or every id in it was ignored): the report is empty.',
+    ]);
+    expect(scoped.report.points).toEqual([]);
   });
 
   it('a workspace-scoped key sees only usage of its subtree, even on the realm', async () => {

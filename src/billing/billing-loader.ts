@@ -1,5 +1,6 @@
 import { memoize, type Context } from '../context.js';
 import { ceilToHour } from '../usage/time.js';
+import { featureWatermark } from '../usage/usage-loader.js';
 import { billingMonth, lastMonths, type BillingMonth } from './calendar.js';
 import type { MonthCoverage } from './coverage.js';
 import type { Feature } from '../generated/prisma/client.js';
@@ -14,6 +15,11 @@ export interface BilledMonth {
   timeZone: string;
   coverage: MonthCoverage;
   features: Map<string, Feature>;
+  /**
+   * Whether the month is over and no more usage of it can arrive: it ended before every feature's
+   * watermark (its arrival delay has passed, or ingestion finalized it).
+   */
+  isFinal: boolean;
   /** The contracts and credit grants the months were billed with, for attributing usage to them. */
   contracts: ContractWithLicenseIds[];
   grants: CreditGrantWithId[];
@@ -77,11 +83,13 @@ async function load(ctx: Context, realmId: string, monthNames: readonly string[]
     usageByMonth.set(row.month, byFeature);
   }
   const features = new Map(realm.features.map((f) => [f.id, f]));
+  const finalizedThrough = Math.min(...realm.features.map((f) => featureWatermark(f, ctx.now).getTime()));
   return months.map((month) => ({
     month,
     range: { from: month.range.from, to: month.range.to < to ? month.range.to : to },
     timeZone,
     features,
+    isFinal: month.range.to.getTime() <= finalizedThrough && month.range.to <= ctx.now,
     contracts,
     grants,
     coverage: billMonth({

@@ -1,10 +1,10 @@
 import { DateTime } from 'luxon';
-import type { TimeRange } from '../usage/time.js';
+import { dayNumber, HOUR_MS, localDayNumber, startOfLocalDay, type TimeRange } from '../usage/time.js';
 
 /** A calendar month in a time zone, named "YYYY-MM". */
 export interface BillingMonth {
   month: string;
-  /** Local midnight of the 1st … local midnight of the next 1st (half-open). */
+  /** The first instant of the 1st … of the next 1st (half-open; see `startOfLocalDay`). */
   range: TimeRange;
   /** Calendar days in the month (28…31). */
   days: number;
@@ -21,14 +21,13 @@ export function isMonthName(value: string): boolean {
 export function billingMonth(month: string, timeZone: string): BillingMonth {
   const match = MONTH_PATTERN.exec(month);
   if (!match) throw new Error(`not a month: ${month}`);
-  const start = DateTime.fromObject({ year: Number(match[1]), month: Number(match[2]), day: 1 }, { zone: timeZone });
-  const end = start.plus({ months: 1 });
-  return {
-    month,
-    range: { from: start.toJSDate(), to: end.toJSDate() },
-    days: start.daysInMonth!,
-    hours: Math.round(end.diff(start, 'hours').hours),
-  };
+  const year = Number(match[1]);
+  const monthNumber = Number(match[2]);
+  const first = dayNumber(year, monthNumber, 1);
+  const next = dayNumber(year, monthNumber + 1, 1);
+  const from = startOfLocalDay(first, timeZone);
+  const to = startOfLocalDay(next, timeZone);
+  return { month, range: { from, to }, days: next - first, hours: Math.round((to.getTime() - from.getTime()) / HOUR_MS) };
 }
 
 /** The month holding `instant` in the zone. */
@@ -44,14 +43,15 @@ export function lastMonths(now: Date, timeZone: string, count: number): string[]
 
 /**
  * Days of the month under a period `[startsAt, endsAt)` (endsAt null: open-ended). A day belongs
- * to the period in force at its local midnight, so a renewal at midnight of the 16th gives days
- * 1–15 to the old contract and 16–end to the new one, whatever the month's length.
+ * to the period in force at its first instant (local midnight; see `startOfLocalDay`), so a
+ * renewal at midnight of the 16th gives days 1–15 to the old contract and 16–end to the new one,
+ * whatever the month's length.
  */
 export function daysCovered(month: BillingMonth, timeZone: string, startsAt: Date, endsAt: Date | null): number {
-  let day = DateTime.fromJSDate(month.range.from, { zone: timeZone });
+  const first = localDayNumber(month.range.from, timeZone);
   let covered = 0;
-  for (let i = 0; i < month.days; i++, day = day.plus({ days: 1 })) {
-    const t = day.toMillis();
+  for (let day = first; day < first + month.days; day++) {
+    const t = startOfLocalDay(day, timeZone).getTime();
     if (t >= startsAt.getTime() && (endsAt === null || t < endsAt.getTime())) covered++;
   }
   return covered;

@@ -61,10 +61,14 @@ export function spendingOrder<T extends Pick<ProductMonth, 'category' | 'key'>>(
  * Credits buy whole nano-units: when a pool runs out mid-product, the quantity it pays for is
  * rounded down to 9 decimals and exactly that quantity × price is taken from the pool, so
  * `coveredByCredits × price = creditsApplied` and `creditsApplied + onDemandCost = (used −
- * coveredByLicense) × price` hold exactly. A product without a price (or with price 0) takes no credits.
+ * coveredByLicense) × price` hold exactly. The pools that could not pay a product in full are
+ * spent: what is left in them (less than a nano-unit of that product) stays in `creditsRemaining`
+ * and pays for no later product, so no fraction of a credit crosses onto the products after it.
+ * A product without a price (or with price 0) takes no credits.
  */
 export function coverMonth(products: readonly ProductMonth[], available: CreditPools): MonthCoverage {
   const pools = { ...available };
+  const spent = new Set<keyof CreditPools>();
   const ordered = spendingOrder(products);
   const results = new Map<string, ProductCoverage>();
   let creditsApplied = ZERO;
@@ -81,11 +85,13 @@ export function coverMonth(products: readonly ProductMonth[], available: CreditP
 
     // The pools this product may draw on, in order: its own kind of space credits, then general ones.
     // They are priced together, so a product paid from two pools is not rounded twice.
-    const usable: (keyof CreditPools)[] = [
-      ...(product.category === 'PRIVATE_SPACE' ? (['privateSpace'] as const) : []),
-      ...(product.category === 'SHIELD_SPACE' ? (['shieldSpace'] as const) : []),
-      'general',
-    ];
+    const usable = (
+      [
+        ...(product.category === 'PRIVATE_SPACE' ? (['privateSpace'] as const) : []),
+        ...(product.category === 'SHIELD_SPACE' ? (['shieldSpace'] as const) : []),
+        'general',
+      ] as const
+    ).filter((pool) => !spent.has(pool));
     const available = usable.reduce((total, pool) => total.plus(pools[pool]), ZERO);
     if (price && price.greaterThan(0) && remaining.greaterThan(0) && available.greaterThan(0)) {
       coveredByCredits = min(remaining, floorQuantity(available.div(price)));
@@ -98,6 +104,7 @@ export function coverMonth(products: readonly ProductMonth[], available: CreditP
         owed = owed.minus(taken);
         if (taken.greaterThan(0)) creditsTaken.push({ pool, credits: taken });
       }
+      if (remaining.greaterThan(0)) for (const pool of usable) spent.add(pool);
     }
 
     creditsApplied = creditsApplied.plus(credits);

@@ -35,21 +35,18 @@ export interface MonthlyUsage {
 }
 
 /**
- * The price a month is billed at: the one in force when the month starts; for a product first
- * priced during the month, its first price. (A price changed mid-month applies from the next month.)
+ * The price a month is billed at: the one in force at the month's first instant (the latest
+ * `validFrom` at or before it). A price that starts during a month applies from the next month;
+ * a product with no price in force when the month starts is unpriced that month (no credits pay
+ * for it, and it is named in the invoice's `unpriced`, not invoiced).
  */
 export function priceForMonth(month: BillingMonth, prices: readonly BillingPrice[]): BillingPrice | null {
   let atStart: BillingPrice | null = null;
-  let firstInMonth: BillingPrice | null = null;
   for (const price of prices) {
     const t = price.validFrom.getTime();
-    if (t <= month.range.from.getTime()) {
-      if (!atStart || t > atStart.validFrom.getTime()) atStart = price;
-    } else if (t < month.range.to.getTime()) {
-      if (!firstInMonth || t < firstInMonth.validFrom.getTime()) firstInMonth = price;
-    }
+    if (t <= month.range.from.getTime() && (!atStart || t > atStart.validFrom.getTime())) atStart = price;
   }
-  return atStart ?? firstInMonth;
+  return atStart;
 }
 
 /** Credits of each kind for the month, each grant prorated by the days it is in force. */

@@ -1,31 +1,63 @@
 /**
  * What every command that talks to a running gateway shares: `--url` / `--key` (with their
- * environment variables) and turning HTTP and network failures into one clear line.
+ * environment variables), one GraphQL request, a spinner while waiting, and turning HTTP and
+ * network failures into one clear line.
  */
 import { STATUS_CODES } from 'node:http';
 import { Option, type Command } from 'commander';
+import { createSpinner } from 'nanospinner';
 
 export const DEFAULT_URL = 'http://localhost:4000';
 
 /**
- * A failure the user can act on: printed as `error: <message>`. Exit code 2 for input that is
- * wrong (options, columns, dates — also when the gateway says BAD_USER_INPUT), 1 for everything else.
+ * Exit codes, the same for every command (as `--help` and the README say): 0 success, 1 an error
+ * (the gateway refused or failed, cannot be reached, answered something that is not the gateway's,
+ * a file cannot be read), 2 a wrong command line (an unknown command, option or column, a bad
+ * value, no key, an unknown team, a range the gateway refuses as bad input).
  */
+export const EXIT_CODES = { ok: 0, error: 1, usage: 2 } as const;
+export const BAD_INPUT_EXIT_CODE = EXIT_CODES.usage;
+
+export const EXIT_CODES_HELP = 'Exit codes: 0 success; 1 an error (the gateway refused or failed, cannot be reached, or its answer is not the gateway\'s); 2 a wrong command line (unknown option, column or team, bad value, no key, a range the gateway refuses).';
+
+/** A failure the user can act on: printed as `error: <message>`, exit code 1 unless the input was wrong (2). */
 export class CliError extends Error {
   override name = 'CliError';
   constructor(
     message: string,
-    readonly exitCode = 1,
+    readonly exitCode: number = EXIT_CODES.error,
   ) {
     super(message);
   }
 }
 
-export const BAD_INPUT_EXIT_CODE = 2;
-
 /** The command was called wrongly: exit code 2. */
 export function badInput(message: string): CliError {
   return new CliError(message, BAD_INPUT_EXIT_CODE);
+}
+
+/** An answer that is not the gateway's (a proxy's HTML page, another service's JSON). */
+export function notTheGateway(what: string): CliError {
+  return new CliError(`the answer is not the gateway's (${what}); is --url (USAGE_GATEWAY_URL) the gateway?`);
+}
+
+/**
+ * Runs `work` with a spinner on stderr, only when stderr is a terminal (never in pipes, files or
+ * tests' captured output), so a command that waits seconds shows it is alive.
+ */
+export async function withSpinner<T>(text: string, work: () => Promise<T>): Promise<T> {
+  // A terminal of unknown width (0 columns: a pseudo-terminal nobody sized) makes nanospinner's
+  // line count infinite when it clears: no spinner there either.
+  if (!process.stderr.isTTY || !(process.stderr.columns > 0)) return work();
+  const spinner = createSpinner(text, { stream: process.stderr }).start();
+  try {
+    return await work();
+  } finally {
+    spinner.clear();
+    spinner.reset();
+    // nanospinner hides the cursor while spinning.
+    process.stderr.write('\x1b[?25h');
+  }
 }
 
 export interface GatewayOptions {
@@ -47,9 +79,11 @@ export interface Gateway {
 }
 
 export function gatewayFrom(options: GatewayOptions): Gateway {
+  // An empty USAGE_GATEWAY_URL counts as unset.
+  const raw = options.url.trim() || DEFAULT_URL;
   let base: URL;
   try {
-    base = new URL(options.url);
+    base = new URL(raw);
   } catch {
     throw badInput(`--url "${options.url}" is not a URL; pass something like ${DEFAULT_URL}`);
   }
@@ -70,7 +104,10 @@ export function gatewayFrom(options: GatewayOptions): Gateway {
  * line of the text. An upload cut short also says what was stored before it stopped.
  */
 export async function serverMessage(response: Response): Promise<string> {
-  const text = await response.text().catch(() => '');
+  return messageOf(await response.text().catch(() => ''), response.headers.get('content-type'));
+}
+
+function messageOf(text: string, contentType: string | null): string {
   try {
     const body = JSON.parse(text) as { errors?: Array<{ message?: string; extensions?: Record<string, unknown> }> };
     const error = body.errors?.[0];
@@ -83,6 +120,9 @@ export async function serverMessage(response: Response): Promise<string> {
   } catch {
     // Not JSON: a proxy's page, say.
   }
+  if (/html/i.test(contentType ?? '') || /^\s*</.test(text)) {
+    return 'an HTML page, not the gateway\'s answer; is --url (USAGE_GATEWAY_URL) the gateway?';
+  }
   const line = text.trim().split('\n')[0]?.slice(0, 300);
   return line || 'no message';
 }
@@ -91,7 +131,7 @@ export async function serverMessage(response: Response): Promise<string> {
 export async function httpError(response: Response): Promise<CliError> {
   const message = await serverMessage(response);
   const reason = response.statusText || STATUS_CODES[response.status];
-  return new CliError(`the gateway answered ${response.status}${reason ? ` ${reason}` : ''}: ${message}`, response.status === 400 ? BAD_INPUT_EXIT_CODE : 1);
+  return new CliError(`the gateway answered ${response.status}${reason ? ` ${reason}` : ''}: ${message}`, response.status === 400 ? BAD_INPUT_EXIT_CODE : EXIT_CODES.error);
 }
 
 /** A fetch that failed before any answer (refused, unknown host, reset) as a CliError. */
@@ -113,3 +153,60 @@ export function networkError(error: unknown, url: URL): CliError {
   const message = cause?.message ?? (error instanceof Error ? error.message : String(error));
   return new CliError(`the request to ${where} failed (${code ? `${code}: ` : ''}${message})`);
 }
+
+interface GraphQLAnswer {
+  data?: unknown;
+  errors?: Array<{ message?: unknown; extensions?: { code?: unknown } }>;
+}
+
+/**
+ * One GraphQL request with the key; a GraphQL error becomes a CliError with the server's message
+ * (exit code 2 for BAD_USER_INPUT), an answer that is not GraphQL JSON a "not the gateway's" error.
+ */
+export async function graphqlRequest(gateway: Gateway, query: string, variables: Record<string, unknown> = {}): Promise<unknown> {
+  const url = gateway.endpoint('/graphql');
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gateway.key}`, 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch (error) {
+    throw networkError(error, url);
+  }
+  const text = await response.text().catch(() => '');
+  let answer: GraphQLAnswer | null = null;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && ('data' in parsed || 'errors' in parsed)) answer = parsed as GraphQLAnswer;
+  } catch {
+    // Not JSON: handled below.
+  }
+  const error = Array.isArray(answer?.errors) ? answer.errors[0] : undefined;
+  if (error && typeof error.message === 'string') {
+    const code = typeof error.extensions?.code === 'string' ? error.extensions.code : undefined;
+    const status = response.ok ? '' : `the gateway answered ${response.status}${response.statusText ? ` ${response.statusText}` : ''}: `;
+    const wrongInput = code === 'BAD_USER_INPUT' || code === 'GRAPHQL_VALIDATION_FAILED' || response.status === 400;
+    throw new CliError(`${status}${error.message}${code ? ` (${code})` : ''}`, wrongInput ? BAD_INPUT_EXIT_CODE : EXIT_CODES.error);
+  }
+  if (!response.ok) {
+    const reason = response.statusText || STATUS_CODES[response.status];
+    throw new CliError(`the gateway answered ${response.status}${reason ? ` ${reason}` : ''}: ${messageOf(text, response.headers.get('content-type'))}`);
+  }
+  if (!answer || !answer.data || typeof answer.data !== 'object') {
+    throw notTheGateway(/^\s*</.test(text) ? 'an HTML page' : answer ? 'GraphQL JSON without data' : 'not GraphQL JSON');
+  }
+  return answer.data;
+}
+
+/** The value at `path` in a GraphQL answer, checked to be what the command expects. */
+export function answerAt<T>(data: unknown, path: string[], check: (value: unknown) => value is T, what: string): T {
+  let value: unknown = data;
+  for (const key of path) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  if (!check(value)) throw notTheGateway(`no ${what} at ${path.join('.')}`);
+  return value;
+}
+
+export const isArray = (value: unknown): value is unknown[] => Array.isArray(value);
+export const isObject = (value: unknown): value is Record<string, unknown> => !!value && typeof value === 'object' && !Array.isArray(value);

@@ -7,7 +7,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { addGatewayOptions, CliError, gatewayFrom, httpError, networkError, type GatewayOptions } from './client.js';
+import { addGatewayOptions, CliError, EXIT_CODES_HELP, gatewayFrom, httpError, networkError, notTheGateway, type GatewayOptions } from './client.js';
 
 interface IngestOptions extends GatewayOptions {
   progress: boolean;
@@ -126,9 +126,10 @@ export async function runIngest(file: string, options: IngestOptions): Promise<v
   let answer: IngestAnswer;
   try {
     answer = (await response.json()) as IngestAnswer;
-  } catch (error) {
-    throw new CliError(`the gateway answered ${response.status} but its answer could not be read as JSON (${error instanceof Error ? error.message : String(error)}); is --url the gateway?`);
+  } catch {
+    throw notTheGateway(`${response.headers.get('content-type')?.split(';')[0] ?? 'an answer'} that is not JSON`);
   }
+  if (!isIngestAnswer(answer)) throw notTheGateway('JSON without accepted, duplicates, rejected, errors and lines');
   if (options.json) {
     process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
     return;
@@ -159,7 +160,7 @@ export function registerIngest(program: Command): void {
         'without reading it into memory, then prints how many events were accepted, were duplicates ' +
         '(same idempotency key and content: nothing changed) or were rejected, with the first rejected ' +
         'lines. Re-sending a file is safe. The key needs the usage:write scope.\n\n' +
-        'Exit code 0 when the gateway answered (even with rejected lines), 1 on an error.',
+        `${EXIT_CODES_HELP} Rejected lines are part of a successful answer: exit code 0.`,
     )
     .argument('<file>', 'the NDJSON file ("-" for stdin)');
   addGatewayOptions(command)
@@ -168,10 +169,23 @@ export function registerIngest(program: Command): void {
     .option('--json', "print the gateway's JSON answer instead")
     .addHelpText(
       'after',
-      '\nExample:\n  USAGE_GATEWAY_KEY=ugw_… usage-gateway ingest events.ndjson\n\n' +
-        'A line: {"idempotencyKey":"evt-1","feature":"location.transactions","timestamp":"2025-01-01T12:00:00Z","quantity":"3"}',
+      '\nExamples:\n' +
+        '  printf \'{"idempotencyKey":"evt-1","feature":"location.transactions","timestamp":"%s","quantity":"3"}\\n\' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > events.ndjson\n' +
+        '  USAGE_GATEWAY_KEY=ugw_… usage-gateway ingest events.ndjson\n' +
+        '  zcat events.ndjson.gz | usage-gateway ingest - --json\n\n' +
+        'A timestamp must lie within the last 35 days (older: TOO_LATE) and at most 5 minutes ahead (TIMESTAMP_IN_FUTURE).',
     )
     .action((file: string, options: IngestOptions) => runIngest(file, options));
+}
+
+function isIngestAnswer(value: unknown): value is IngestAnswer {
+  const answer = value as Partial<IngestAnswer> | null;
+  return (
+    !!answer &&
+    typeof answer === 'object' &&
+    [answer.accepted, answer.duplicates, answer.rejected, answer.lines].every((n) => typeof n === 'number') &&
+    Array.isArray(answer.errors)
+  );
 }
 
 function parseCount(raw: string): number {

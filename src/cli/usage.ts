@@ -4,60 +4,59 @@
  * table by default, CSV with `--csv`; columns, filters and sorting are applied here.
  */
 import { parse } from 'csv-parse/sync';
-import { stringify } from 'csv-stringify/sync';
-import { Option, type Command } from 'commander';
-import { addGatewayOptions, badInput, CliError, gatewayFrom, httpError, networkError, type Gateway, type GatewayOptions } from './client.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { closest, distance } from 'fastest-levenshtein';
+import {
+  addGatewayOptions,
+  answerAt,
+  badInput,
+  EXIT_CODES_HELP,
+  gatewayFrom,
+  graphqlRequest,
+  httpError,
+  isArray,
+  isObject,
+  networkError,
+  notTheGateway,
+  withSpinner,
+  type Gateway,
+  type GatewayOptions,
+} from './client.js';
+import { addTableOptions, parseColumns, printRows, splitList, unknownColumns, type TableOptions, type TableSpec } from './table.js';
 
 export type UsageKind = 'monthly' | 'daily';
 
-/** The export's columns (see src/exports/usage-export.ts); the first is `month` or `date`. */
-export const USAGE_COLUMNS: Record<UsageKind, readonly string[]> = {
-  monthly: ['month', 'team_id', 'team', 'app_id', 'app', 'product', 'unit', 'quantity'],
-  daily: ['date', 'team_id', 'team', 'app_id', 'app', 'product', 'unit', 'quantity'],
-};
-/** The table leaves out the ids unless `--columns` asks for them; `--csv` has every column. */
-const TABLE_COLUMNS: Record<UsageKind, readonly string[]> = {
-  monthly: ['month', 'team', 'app', 'product', 'unit', 'quantity'],
-  daily: ['date', 'team', 'app', 'product', 'unit', 'quantity'],
-};
 const NUMERIC_COLUMNS = new Set(['quantity']);
-/** Cells longer than this are cut (with …) in the table unless `--no-truncate`. */
-export const TRUNCATE_AT = 32;
 
-interface UsageOptions extends GatewayOptions {
+/** The export's columns (see src/exports/usage-export.ts); the first is `month` or `date`. The table leaves out the ids. */
+export const USAGE_TABLES: Record<UsageKind, TableSpec> = {
+  monthly: {
+    columns: ['month', 'team_id', 'team', 'app_id', 'app', 'product', 'unit', 'quantity'],
+    tableColumns: ['month', 'team', 'app', 'product', 'unit', 'quantity'],
+    numeric: NUMERIC_COLUMNS,
+    whole: new Set(['team_id', 'app_id']),
+  },
+  daily: {
+    columns: ['date', 'team_id', 'team', 'app_id', 'app', 'product', 'unit', 'quantity'],
+    tableColumns: ['date', 'team', 'app', 'product', 'unit', 'quantity'],
+    numeric: NUMERIC_COLUMNS,
+    whole: new Set(['team_id', 'app_id']),
+  },
+};
+export const USAGE_COLUMNS: Record<UsageKind, readonly string[]> = { monthly: USAGE_TABLES.monthly.columns, daily: USAGE_TABLES.daily.columns };
+
+interface UsageOptions extends GatewayOptions, TableOptions {
   team?: string;
-  columns?: string;
-  csv?: boolean;
   filter?: string[];
   sort?: string;
-  header: boolean;
-  truncate: boolean;
   startDate?: string;
   endDate?: string;
   month?: string;
+  months?: number;
+  days?: number;
 }
 
 type Row = Record<string, string>;
-
-function splitList(raw: string): string[] {
-  return raw
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean);
-}
-
-function unknownNames(kind: UsageKind, names: string[], what: string): never {
-  throw badInput(`unknown ${what} ${names.map((n) => `"${n}"`).join(', ')}; the columns are ${USAGE_COLUMNS[kind].join(', ')}`);
-}
-
-export function parseColumns(kind: UsageKind, raw: string | undefined, csv: boolean): string[] {
-  if (raw === undefined) return [...(csv ? USAGE_COLUMNS : TABLE_COLUMNS)[kind]];
-  const columns = splitList(raw);
-  if (columns.length === 0) throw badInput('--columns needs at least one column');
-  const unknown = columns.filter((c) => !USAGE_COLUMNS[kind].includes(c));
-  if (unknown.length) unknownNames(kind, unknown, unknown.length > 1 ? 'columns' : 'column');
-  return columns;
-}
 
 export interface SortKey {
   column: string;
@@ -72,7 +71,7 @@ export function parseSort(kind: UsageKind, raw: string | undefined): SortKey[] {
   });
   if (keys.length === 0) throw badInput('--sort needs at least one column, e.g. --sort -quantity,team');
   const unknown = keys.filter((k) => !USAGE_COLUMNS[kind].includes(k.column)).map((k) => k.column);
-  if (unknown.length) unknownNames(kind, unknown, unknown.length > 1 ? 'sort fields' : 'sort field');
+  if (unknown.length) unknownColumns(USAGE_TABLES[kind], unknown, unknown.length > 1 ? 'sort fields' : 'sort field');
   return keys;
 }
 
@@ -86,7 +85,7 @@ export function parseFilters(kind: UsageKind, raw: string[]): Filter[] {
     const at = entry.indexOf('=');
     if (at <= 0) throw badInput(`--filter "${entry}" must be name=value, e.g. --filter team=sales`);
     const column = entry.slice(0, at).trim();
-    if (!USAGE_COLUMNS[kind].includes(column)) unknownNames(kind, [column], 'filter field');
+    if (!USAGE_COLUMNS[kind].includes(column)) unknownColumns(USAGE_TABLES[kind], [column], 'filter field');
     return { column, value: entry.slice(at + 1) };
   });
 }
@@ -127,36 +126,55 @@ export function sortRows(rows: Row[], keys: SortKey[]): Row[] {
   });
 }
 
-export function filterRows(rows: Row[], filters: Filter[], team?: string): Row[] {
-  const wanted = team?.trim().toLowerCase();
+/** Rows of these teams (workspace ids; undefined: every team) that match every filter. */
+export function filterRows(rows: Row[], filters: Filter[], teamIds?: ReadonlySet<string>): Row[] {
   return rows.filter(
-    (row) =>
-      (!wanted || (row.team ?? '').toLowerCase() === wanted || (row.team_id ?? '').toLowerCase() === wanted) &&
-      filters.every((f) => (row[f.column] ?? '').toLowerCase().includes(f.value.toLowerCase())),
+    (row) => (!teamIds || teamIds.has(row.team_id ?? '')) && filters.every((f) => (row[f.column] ?? '').toLowerCase().includes(f.value.toLowerCase())),
   );
 }
 
-function truncateCell(value: string, width: number): string {
-  const chars = [...value];
-  return chars.length > width ? `${chars.slice(0, width - 1).join('')}…` : value;
+export interface Team {
+  id: string;
+  name: string;
 }
 
-/** An aligned table: columns separated by two spaces, numbers right-aligned. */
-export function formatTable(columns: string[], rows: string[][], options: { header?: boolean; truncate?: number | false; rightAligned?: Set<string> } = {}): string {
-  const limit = options.truncate ?? false;
-  // Line breaks inside a cell would break the table's lines.
-  const clean = (value: string) => {
-    const flat = value.replace(/\r?\n|\r/g, ' ');
-    return limit ? truncateCell(flat, limit) : flat;
-  };
-  const body = rows.map((row) => row.map(clean));
-  const lines = options.header === false ? body : [columns.map(clean), ...body];
-  const widths = columns.map((_, i) => Math.max(0, ...lines.map((line) => [...(line[i] ?? '')].length)));
-  const pad = (value: string, i: number) => {
-    const gap = ' '.repeat(widths[i]! - [...value].length);
-    return options.rightAligned?.has(columns[i]!) ? gap + value : value + gap;
-  };
-  return lines.map((line) => line.map((cell, i) => pad(cell, i)).join('  ').trimEnd()).join('\n') + (lines.length ? '\n' : '');
+/**
+ * The workspaces `--team` names (by name, case-insensitively, or by id); an unknown team is an
+ * error that lists the closest names, so a typo is not mistaken for a team without usage.
+ */
+export function matchTeam(wanted: string, teams: Team[]): Team[] {
+  const name = wanted.trim().toLowerCase();
+  const matches = teams.filter((team) => team.id === wanted.trim() || team.name.toLowerCase() === name);
+  if (matches.length > 0) return matches;
+  const names = [...new Set(teams.map((team) => team.name))];
+  const near = names
+    .map((candidate) => ({ candidate, score: distance(name, candidate.toLowerCase()) }))
+    .filter(({ candidate, score }) => score <= Math.max(2, Math.floor(name.length / 3)) || candidate.toLowerCase().includes(name) || name.includes(candidate.toLowerCase()))
+    .sort((x, y) => x.score - y.score || x.candidate.localeCompare(y.candidate))
+    .slice(0, 5)
+    .map(({ candidate }) => candidate);
+  if (near.length === 0 && names.length > 0) near.push(closest(name, names));
+  const hint = near.length ? `; did you mean ${near.map((n) => `"${n}"`).join(', ')}?` : '; the key sees no teams';
+  throw badInput(`no team (workspace) named "${wanted}"${hint}`);
+}
+
+/** Every workspace the key can see, through the GraphQL API, page by page. */
+async function fetchTeams(gateway: Gateway): Promise<Team[]> {
+  const teams: Team[] = [];
+  let after: string | null = null;
+  do {
+    const data = await graphqlRequest(
+      gateway,
+      'query ($after: String) { viewer { realm { workspaces(first: 100, after: $after) { pageInfo { hasNextPage endCursor } edges { node { id name } } } } } }',
+      { after },
+    );
+    const connection = answerAt(data, ['viewer', 'realm', 'workspaces'], isObject, 'workspaces');
+    const edges = answerAt(connection, ['edges'], isArray, 'workspaces') as Array<{ node: Team }>;
+    teams.push(...edges.map((edge) => edge.node));
+    const pageInfo = connection.pageInfo as { hasNextPage?: boolean; endCursor?: string | null } | undefined;
+    after = pageInfo?.hasNextPage && pageInfo.endCursor ? pageInfo.endCursor : null;
+  } while (after);
+  return teams;
 }
 
 const MONTH = /^(\d{4})-(\d{2})$/;
@@ -179,7 +197,14 @@ export function monthsBetween(start: string, end: string): string[] {
   return months;
 }
 
-async function fetchCsv(gateway: Gateway, path: string, params: Record<string, string | undefined>): Promise<Row[]> {
+interface Export {
+  rows: Row[];
+  /** The period the gateway answered for, from its file name (`usage-monthly-2026-03.csv`). */
+  period: string | null;
+}
+
+async function fetchCsv(gateway: Gateway, kind: UsageKind, params: Record<string, string | undefined>): Promise<Export> {
+  const path = `/exports/usage/${kind}.csv`;
   const url = gateway.endpoint(path);
   for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(name, value);
   let response: Response;
@@ -189,44 +214,108 @@ async function fetchCsv(gateway: Gateway, path: string, params: Record<string, s
     throw networkError(error, url);
   }
   if (!response.ok) throw await httpError(response);
+  const type = response.headers.get('content-type') ?? '';
+  if (!/^text\/csv\b/i.test(type)) throw notTheGateway(`${type.split(';')[0] || 'no content type'} instead of text/csv`);
   const text = await response.text();
+  let records: string[][];
   try {
-    return parse(text, { columns: true, skip_empty_lines: true }) as Row[];
+    records = parse(text, { skip_empty_lines: true }) as string[][];
   } catch (error) {
-    throw new CliError(`the gateway's answer is not CSV (${error instanceof Error ? error.message : String(error)}); is --url the gateway?`);
+    throw notTheGateway(`not CSV: ${error instanceof Error ? error.message : String(error)}`);
   }
+  const [header, ...body] = records;
+  const expected = USAGE_COLUMNS[kind];
+  if (!header || header.join(',') !== expected.join(',')) throw notTheGateway(`CSV without the columns ${expected.join(',')}`);
+  const period = /filename="usage-[a-z]+-([^"]+)\.csv"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? null;
+  return { rows: body.map((record) => Object.fromEntries(expected.map((column, i) => [column, record[i] ?? '']))), period };
+}
+
+/** The `count` months that end with `last` (YYYY-MM), oldest first. */
+export function monthsEndingWith(last: string, count: number): string[] {
+  const [year, month] = last.split('-').map(Number) as [number, number];
+  const end = year * 12 + month - 1;
+  return Array.from({ length: count }, (_, i) => {
+    const m = end - count + 1 + i;
+    return `${Math.floor(m / 12)}-${String((m % 12) + 1).padStart(2, '0')}`;
+  });
+}
+
+/** The `count` days that end today (UTC), as start and end dates. */
+export function lastDays(count: number, now: Date = new Date()): { start: string; end: string } {
+  const end = now.toISOString().slice(0, 10);
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - (count - 1))).toISOString().slice(0, 10);
+  return { start, end };
+}
+
+/** What the command asked for, for "No usage data for …". */
+function describeRequest(kind: UsageKind, options: UsageOptions, team: string | undefined, filters: Filter[]): string {
+  let period: string;
+  if (kind === 'monthly') {
+    const start = options.startDate ?? options.endDate;
+    period = options.months !== undefined ? `the last ${options.months} month(s)` : start ? (options.endDate && options.endDate !== start ? `${start} to ${options.endDate}` : start) : (options.month ?? 'the current month');
+  } else {
+    period = options.days !== undefined ? `the last ${options.days} day(s)` : options.startDate || options.endDate ? `${options.startDate ?? 'the first of the month'} to ${options.endDate ?? (options.startDate ? '30 days later' : 'today')}` : 'the month to date';
+  }
+  const parts = [period];
+  if (team) parts.push(`team "${team}"`);
+  if (filters.length) parts.push(filters.map((f) => `${f.column} containing "${f.value}"`).join(', '));
+  return parts.join(', ');
 }
 
 export async function runUsage(kind: UsageKind, options: UsageOptions): Promise<void> {
   // Every argument is checked before anything is fetched.
-  const columns = parseColumns(kind, options.columns, !!options.csv);
+  const spec = USAGE_TABLES[kind];
+  const columns = parseColumns(spec, options);
   const sort = parseSort(kind, options.sort);
   const filters = parseFilters(kind, options.filter ?? []);
   let requests: Array<Record<string, string | undefined>>;
+  const ways = [options.month !== undefined, options.startDate !== undefined || options.endDate !== undefined, options.months !== undefined, options.days !== undefined];
+  if (ways.filter(Boolean).length > 1) throw badInput(`give one of ${kind === 'monthly' ? '--month, --months' : '--days'} or --start-date/--end-date`);
   if (kind === 'monthly') {
-    if (options.month && (options.startDate || options.endDate)) throw badInput('give --month or --start-date/--end-date, not both');
-    if (options.startDate || options.endDate) {
+    if (options.days !== undefined) throw badInput('usage:monthly takes --months; --days is for usage:daily');
+    if (options.months !== undefined) {
+      if (options.months < 1 || options.months > 12) throw badInput('--months must be 1 to 12 (the monthly export covers the current month and the 11 before it)');
+      requests = [{}];
+    } else if (options.startDate || options.endDate) {
       const start = options.startDate ?? options.endDate!;
       requests = monthsBetween(start, options.endDate ?? start).map((month) => ({ month }));
     } else {
       requests = [{ month: options.month }];
     }
   } else {
-    if (options.month) throw badInput('usage:daily takes --start-date and --end-date; --month is for usage:monthly');
-    requests = [{ start: options.startDate, end: options.endDate }];
+    if (options.month !== undefined || options.months !== undefined) throw badInput('usage:daily takes --days or --start-date and --end-date; --month(s) is for usage:monthly');
+    if (options.days !== undefined) {
+      if (options.days < 1 || options.days > 31) throw badInput('--days must be 1 to 31 (a daily export covers at most 31 days)');
+      const { start, end } = lastDays(options.days);
+      requests = [{ start, end }];
+    } else {
+      requests = [{ start: options.startDate, end: options.endDate }];
+    }
   }
   const gateway = gatewayFrom(options);
-  const rows: Row[] = [];
-  for (const params of requests) rows.push(...(await fetchCsv(gateway, `/exports/usage/${kind}.csv`, params)));
-  const shown = sortRows(filterRows(rows, filters, options.team), sort);
-  const cells = shown.map((row) => columns.map((c) => row[c] ?? ''));
-  if (options.csv) {
-    process.stdout.write(stringify(options.header ? [columns, ...cells] : cells, { record_delimiter: 'windows' }));
-    return;
-  }
-  process.stdout.write(
-    formatTable(columns, cells, { header: options.header, truncate: options.truncate ? TRUNCATE_AT : false, rightAligned: NUMERIC_COLUMNS }),
-  );
+  const team = options.team?.trim() || undefined;
+  const { rows, teamIds } = await withSpinner(`fetching ${kind} usage`, async () => {
+    const teamIds = team ? new Set(matchTeam(team, await fetchTeams(gateway)).map((t) => t.id)) : undefined;
+    const rows: Row[] = [];
+    for (const params of requests) {
+      const answer = await fetchCsv(gateway, kind, params);
+      rows.push(...answer.rows);
+      // --months N: the current month (the gateway's, in the realm's time zone), then the N−1 before it.
+      if (options.months !== undefined && options.months > 1) {
+        const current = answer.period ?? new Date().toISOString().slice(0, 7);
+        for (const month of monthsEndingWith(current, options.months).slice(0, -1).reverse()) rows.unshift(...(await fetchCsv(gateway, kind, { month })).rows);
+      }
+    }
+    return { rows, teamIds };
+  });
+  const shown = sortRows(filterRows(rows, filters, teamIds), sort);
+  if (shown.length === 0) process.stderr.write(`No usage data for ${describeRequest(kind, options, team, filters)}.\n`);
+  printRows(spec, columns, shown, options);
+}
+
+function parseWhole(raw: string): number {
+  if (!/^\d+$/.test(raw.trim())) throw new InvalidArgumentError('must be a whole number.');
+  return Number(raw);
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -235,7 +324,8 @@ function collect(value: string, previous: string[] | undefined): string[] {
 
 export function registerUsage(program: Command): void {
   for (const kind of ['monthly', 'daily'] as const) {
-    const columns = USAGE_COLUMNS[kind];
+    const spec = USAGE_TABLES[kind];
+    const columns = spec.columns;
     const command = program
       .command(`usage:${kind}`)
       .summary(`${kind} usage by team, app and product`)
@@ -247,32 +337,33 @@ export function registerUsage(program: Command): void {
           : 'Usage per day by team (workspace), app and product (feature), in the realm\'s time zone, from the gateway\'s ' +
             'GET /exports/usage/daily.csv: --start-date through --end-date (inclusive; at most 31 days, starting at most 6 months ago; ' +
             'default: the month to date).') +
-          ` The key needs the usage:read scope.\n\nColumns: ${columns.join(', ')} (the table leaves out the ids unless --columns names them; --csv has all).\n\n` +
-          'Exit code 0 on success, 1 on an error (unknown column or sort field, a refused range, an unreachable gateway).',
+          ` The key needs the usage:read scope.\n\nColumns: ${columns.join(', ')} (the table leaves out the ids unless --columns names them; --csv and --json have all). ` +
+          'No rows: "No usage data for …" on stderr (and an empty table, CSV header or []), exit code 0.\n\n' +
+          EXIT_CODES_HELP,
       );
     addGatewayOptions(command);
     if (kind === 'monthly') {
       command
         .option('--month <YYYY-MM>', 'the month (default: the current month)')
+        .addOption(new Option('--months <n>', 'the current month and the n−1 before it (1 to 12)').argParser(parseWhole))
         .option('--start-date <YYYY-MM>', 'the first month of a range of months')
         .option('--end-date <YYYY-MM>', 'the last month of a range of months (default: --start-date)');
     } else {
       command
+        .addOption(new Option('--days <n>', 'the last n days, today (UTC) included (1 to 31)').argParser(parseWhole))
         .option('--start-date <YYYY-MM-DD>', 'the first day (default: the first of the current month)')
         .option('--end-date <YYYY-MM-DD>', 'the last day, inclusive (default: today, or 30 days after --start-date)');
     }
     command
-      .option('--team <name>', 'only this team (workspace name or id; case-insensitive)')
-      .option('--columns <a,b,c>', `the columns to show, in order (of ${columns.join(', ')})`)
+      .option('--team <name>', 'only this team: a workspace name (case-insensitive) or id; an unknown name is an error listing the closest ones')
       .addOption(new Option('--filter <name=value>', 'only rows whose column contains the value (case-insensitive); repeatable').argParser(collect))
-      .option('--sort <field,-field>', 'sort by these columns; a leading - sorts descending (e.g. -quantity,team)')
-      .option('--csv', 'print CSV (RFC 4180) instead of a table')
-      .option('--no-header', 'leave out the header line')
-      .option('--no-truncate', `do not cut table cells longer than ${TRUNCATE_AT} characters`)
+      .option('--sort <field,-field>', 'sort by these columns; a leading - sorts descending (e.g. -quantity,team)');
+    addTableOptions(command, spec)
       .addHelpText(
         'after',
-        `\nExamples:\n  USAGE_GATEWAY_KEY=ugw_… usage-gateway usage:${kind} --sort -quantity --filter product=tx\n` +
-          `  usage-gateway usage:${kind} --csv --columns ${columns[0]},team,product,quantity > usage.csv`,
+        `\nExamples:\n  USAGE_GATEWAY_KEY=ugw_… usage-gateway usage:${kind} --sort -quantity --filter product=transactions\n` +
+          `  usage-gateway usage:${kind} --csv --columns ${columns[0]},team,product,quantity > usage.csv\n` +
+          `  usage-gateway usage:${kind} --team Mobile --json`,
       )
       .action((options: UsageOptions) => runUsage(kind, options));
   }

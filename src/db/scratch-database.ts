@@ -8,10 +8,11 @@ export interface ScratchDatabase {
 }
 
 /**
- * A new, empty PostgreSQL database next to `adminUrl`'s (for tests and benchmarks), and how to
- * drop it again, connections and all.
+ * A new PostgreSQL database next to `adminUrl`'s (for tests and benchmarks), and how to drop it
+ * again, connections and all. Empty, or a copy of `template` (a file-level copy: far faster than
+ * migrating; no one may be connected to the template meanwhile).
  */
-export async function createScratchDatabase(adminUrl: string, prefix = 'ugw_test'): Promise<ScratchDatabase> {
+export async function createScratchDatabase(adminUrl: string, prefix = 'ugw_test', template?: string): Promise<ScratchDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const run = async (sql: string) => {
     const client = new pg.Client({ connectionString: adminUrl });
@@ -22,7 +23,7 @@ export async function createScratchDatabase(adminUrl: string, prefix = 'ugw_test
       await client.end();
     }
   };
-  await run(`CREATE DATABASE "${name}"`);
+  await run(`CREATE DATABASE "${name}"${template ? ` TEMPLATE "${template}"` : ''}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return { name, url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };

@@ -1,6 +1,6 @@
 /**
  * Deterministic demo data: three realms with workspace trees, meters, a contract, API keys and
- * 150 days of hourly usage. Usage is generated inside the database with set-based SQL
+ * 13 months of hourly usage up to now. Usage is generated inside the database with set-based SQL
  * (`INSERT … SELECT … FROM generate_series(…)`) from integer arithmetic only, so the same `now`
  * gives exactly the same quantities on PGlite and PostgreSQL, and a fresh PGlite seeds in seconds.
  */
@@ -42,8 +42,12 @@ type FeatureKey = (typeof DEMO_FEATURE_KEYS)[keyof typeof DEMO_FEATURE_KEYS];
 
 /** What the demo contains, for tests and docs. */
 export const DEMO = {
-  /** Days of hourly usage, ending at the last whole hour before `now`. */
-  usageDays: 150,
+  /**
+   * Days of hourly usage, ending at the last whole hour before `now`: 13 calendar months (the
+   * current one and the 12 before it, whatever the day and the realm's time zone), so every
+   * month the exports, the CLI and `usageHistory` can ask for has data.
+   */
+  usageDays: 397,
   realms: {
     acme: { slug: 'acme', name: 'Acme Analytics', tier: 'PROFESSIONAL', timeZone: 'Europe/Berlin', currency: 'EUR' },
     globex: { slug: 'globex', name: 'Globex Logistics', tier: 'STARTER', timeZone: 'America/New_York', currency: 'USD' },
@@ -338,7 +342,7 @@ interface Combo {
   daily: DailyShape;
   weekly: WeeklyShape;
   shapeOffsetHours: number;
-  /** Growth over the whole 150 days, in permille (300 = +30 %). */
+  /** Growth over the whole usage range, in permille (300 = +30 %). */
   growth: number;
   /** First/last epoch hour with usage (inclusive). */
   fromHour: number;

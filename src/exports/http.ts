@@ -37,6 +37,11 @@ export interface UsageExportEndpointOptions {
   logger?: Logger;
 }
 
+function withNoSniff(response: Response): Response {
+  response.headers.set('x-content-type-options', 'nosniff');
+  return response;
+}
+
 export function useUsageExportEndpoints(options: UsageExportEndpointOptions): Plugin {
   const authenticator = options.authenticator ?? new Authenticator(options.prisma);
 
@@ -70,8 +75,9 @@ export function useUsageExportEndpoints(options: UsageExportEndpointOptions): Pl
       'cache-control': 'no-store',
     };
     if (request.method === 'HEAD') return new Response(null, { status: 200, headers });
-    // RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted, quotes doubled.
-    const csv = stringify({ header: true, columns: [...EXPORT_COLUMNS[kind]], record_delimiter: 'windows' });
+    // RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted, quotes doubled
+    // (csv-stringify quotes a lone CR or LF only when told: without it a name could start a row).
+    const csv = stringify({ header: true, columns: [...EXPORT_COLUMNS[kind]], record_delimiter: 'windows', quoted_match: /[\r\n]/ });
     (async () => {
       try {
         for (const row of rows) {
@@ -87,7 +93,8 @@ export function useUsageExportEndpoints(options: UsageExportEndpointOptions): Pl
 
   return useRoute({
     match: (url) => EXPORT_PATHS[url.pathname],
-    handle,
+    // Every answer of these routes, errors included: a browser must not sniff a CSV or JSON body as HTML.
+    handle: async (...args) => withNoSniff(await handle(...args)),
     describe: (line) => `export ${line.path} ${line.status} ${line.durationMs}ms`,
     logger: options.logger,
     onUnexpectedError: options.onUnexpectedError,

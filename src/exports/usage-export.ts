@@ -7,10 +7,12 @@
  */
 import { DateTime } from 'luxon';
 import type { Viewer } from '../context.js';
+import { echoJson } from '../errors.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import { encodeId } from '../global-id.js';
-import type { TimeRange } from '../usage/time.js';
+import { dayNumber, startOfLocalDay, type TimeRange } from '../usage/time.js';
 import { buildUsageSql, type UsageRow } from '../usage/usage-sql.js';
+import { visibleApps, visibleWorkspaces } from '../schema/visibility.js';
 
 export const EXPORT_KINDS = ['MONTHLY', 'DAILY'] as const;
 export type ExportKind = (typeof EXPORT_KINDS)[number];
@@ -31,7 +33,7 @@ export interface UsageExportRow {
   /** The workspace's global id; null for usage attributed to no workspace. */
   teamId: string | null;
   team: string | null;
-  /** The app's global id; null for usage attributed to no app. */
+  /** The app's global id; null for usage attributed to no app, or to an app outside the viewer's subtree (not named, as `node(id)` would not). */
   appId: string | null;
   app: string | null;
   /** The feature's key. */
@@ -74,31 +76,39 @@ export interface ExportRequest {
   label: string;
 }
 
-function parseDay(raw: string, name: string, timeZone: string): DateTime {
-  const day = /^\d{4}-\d{2}-\d{2}$/.test(raw) ? DateTime.fromISO(raw, { zone: timeZone }) : null;
+/**
+ * Dates are calendar dates (luxon in UTC, no zone: days and months add up as on a calendar); a
+ * date becomes an instant only at the end, as its first instant in the realm's zone (see
+ * `startOfLocalDay`: local midnight may be skipped or happen twice).
+ */
+function parseDay(raw: string, name: string): DateTime {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(raw) ? DateTime.fromISO(raw, { zone: 'utc' }) : null;
   if (!day?.isValid) throw new ExportInputError(`\`${name}\` must be a date as YYYY-MM-DD (got "${raw}").`, 'INVALID_DATE');
-  return day.startOf('day');
+  return day;
 }
+
+const firstInstant = (date: DateTime, timeZone: string) => startOfLocalDay(dayNumber(date.year, date.month, date.day), timeZone);
 
 /** Validates the arguments against `now` in the realm's time zone (pure). */
 export function resolveExportRequest(kind: ExportKind, args: ExportArgs, now: Date, timeZone: string): ExportRequest {
-  const today = DateTime.fromJSDate(now, { zone: timeZone }).startOf('day');
+  const local = DateTime.fromJSDate(now, { zone: timeZone });
+  const today = DateTime.utc(local.year, local.month, local.day);
   if (kind === 'MONTHLY') {
     const raw = args.month ?? today.toFormat('yyyy-MM');
-    const month = /^\d{4}-\d{2}$/.test(raw) ? DateTime.fromISO(`${raw}-01`, { zone: timeZone }) : null;
+    const month = /^\d{4}-\d{2}$/.test(raw) ? DateTime.fromISO(`${raw}-01`, { zone: 'utc' }) : null;
     if (!month?.isValid) throw new ExportInputError(`\`month\` must be a month as YYYY-MM (got "${raw}").`, 'INVALID_MONTH');
     const current = today.startOf('month');
     const earliest = current.minus({ months: MONTHLY_MONTHS - 1 });
     if (month < earliest || month > current) {
       throw new ExportInputError(
-        `\`month\` must be one of the last ${MONTHLY_MONTHS} months, ${earliest.toFormat('yyyy-MM')} to ${current.toFormat('yyyy-MM')} (got ${raw}).`,
+        `\`month\` must be one of the last ${MONTHLY_MONTHS} months, ${earliest.toFormat('yyyy-MM')} to ${current.toFormat('yyyy-MM')} (got ${echoJson(raw)}).`,
         'MONTH_OUT_OF_RANGE',
       );
     }
-    return { kind, range: { from: month.toJSDate(), to: month.plus({ months: 1 }).toJSDate() }, timeZone, label: raw };
+    return { kind, range: { from: firstInstant(month, timeZone), to: firstInstant(month.plus({ months: 1 }), timeZone) }, timeZone, label: raw };
   }
-  const start = args.startDate != null ? parseDay(args.startDate, 'start', timeZone) : today.startOf('month');
-  const end = args.endDate != null ? parseDay(args.endDate, 'end', timeZone) : args.startDate != null ? start.plus({ days: MAX_DAILY_DAYS - 1 }) : today;
+  const start = args.startDate != null ? parseDay(args.startDate, 'start') : today.startOf('month');
+  const end = args.endDate != null ? parseDay(args.endDate, 'end') : args.startDate != null ? start.plus({ days: MAX_DAILY_DAYS - 1 }) : today;
   if (end < start) throw new ExportInputError(`\`end\` (${end.toISODate()}) is before \`start\` (${start.toISODate()}).`, 'END_BEFORE_START');
   const days = Math.round(end.diff(start, 'days').days) + 1;
   if (days > MAX_DAILY_DAYS) {
@@ -113,7 +123,7 @@ export function resolveExportRequest(kind: ExportKind, args: ExportArgs, now: Da
   }
   return {
     kind,
-    range: { from: start.toJSDate(), to: end.plus({ days: 1 }).toJSDate() },
+    range: { from: firstInstant(start, timeZone), to: firstInstant(end.plus({ days: 1 }), timeZone) },
     timeZone,
     label: `${start.toISODate()}_${end.toISODate()}`,
   };
@@ -150,8 +160,8 @@ export async function loadExportRows(prisma: PrismaClient, viewer: Pick<Viewer, 
   const workspaceIds = [...new Set(usage.map((r) => r.workspaceId).filter((id): id is string => !!id))];
   const appIds = [...new Set(usage.map((r) => r.appId).filter((id): id is string => !!id))];
   const [workspaces, apps] = await Promise.all([
-    workspaceIds.length ? prisma.workspace.findMany({ where: { id: { in: workspaceIds } }, select: { id: true, name: true } }) : [],
-    appIds.length ? prisma.app.findMany({ where: { id: { in: appIds } }, select: { id: true, name: true } }) : [],
+    workspaceIds.length ? prisma.workspace.findMany({ where: { id: { in: workspaceIds }, AND: [visibleWorkspaces({ viewer })] }, select: { id: true, name: true } }) : [],
+    appIds.length ? prisma.app.findMany({ where: { id: { in: appIds }, AND: [visibleApps({ viewer })] }, select: { id: true, name: true } }) : [],
   ]);
   const featureById = new Map(features.map((f) => [f.id, f]));
   const workspaceName = new Map(workspaces.map((w) => [w.id, w.name]));
@@ -163,9 +173,9 @@ export async function loadExportRows(prisma: PrismaClient, viewer: Pick<Viewer, 
     if (!feature) continue;
     rows.push({
       period: DateTime.fromISO(row.bucket!, { zone: request.timeZone }).toFormat(periodFormat),
-      teamId: row.workspaceId ? encodeId('Workspace', row.workspaceId) : null,
+      teamId: row.workspaceId && workspaceName.has(row.workspaceId) ? encodeId('Workspace', row.workspaceId) : null,
       team: row.workspaceId ? (workspaceName.get(row.workspaceId) ?? null) : null,
-      appId: row.appId ? encodeId('App', row.appId) : null,
+      appId: row.appId && appName.has(row.appId) ? encodeId('App', row.appId) : null,
       app: row.appId ? (appName.get(row.appId) ?? null) : null,
       product: feature.key,
       unit: feature.unit,
@@ -184,7 +194,23 @@ export async function loadExportRows(prisma: PrismaClient, viewer: Pick<Viewer, 
   return rows;
 }
 
-/** A row as CSV cells, in `EXPORT_COLUMNS` order (nulls as empty cells). */
+/** Characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection"). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * A text cell a spreadsheet shows as text: one starting like a formula gets a leading `'`, as OWASP
+ * recommends (the CSV writer still quotes it when it holds a comma, quote or line break).
+ */
+export function spreadsheetSafe(cell: string): string {
+  return FORMULA_START.test(cell) ? `'${cell}` : cell;
+}
+
+/**
+ * A row as CSV cells, in `EXPORT_COLUMNS` order (nulls as empty cells). Names, keys and units are
+ * made spreadsheet-safe; `quantity` is written as is: always a non-negative plain decimal (digits
+ * and a point), so it stays a number in a spreadsheet and never starts like a formula.
+ */
 export function csvRecord(row: UsageExportRow): string[] {
-  return [row.period, row.teamId ?? '', row.team ?? '', row.appId ?? '', row.app ?? '', row.product, row.unit, row.quantity];
+  const text = [row.period, row.teamId ?? '', row.team ?? '', row.appId ?? '', row.app ?? '', row.product, row.unit].map(spreadsheetSafe);
+  return [...text, row.quantity];
 }

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { DateTimeResolver } from 'graphql-scalars';
+import { echoJson } from '../errors.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { Aggregation } from '../generated/prisma/enums.js';
 
@@ -41,7 +43,10 @@ export const DIMENSION_TYPENAME: Record<DimensionField, string> = {
 };
 
 export const MAX_FUTURE_MS = 5 * 60_000;
-export const MAX_TEXT_LENGTH = 200;
+/** The most characters of any text field of an event (keys, feature, ids, tag, resource). */
+export const MAX_TEXT_LENGTH = 256;
+/** RFC 3339 with 9 decimals and an offset is 35 characters; anything much longer is not a timestamp. */
+const MAX_TIMESTAMP_LENGTH = 64;
 
 export class EventRejection extends Error {
   constructor(
@@ -74,26 +79,73 @@ export interface NormalizedEvent {
 // Up to 20 integer digits: the buckets hold numeric(38, 9), which sums of many events must fit.
 const DECIMAL = /^\d{1,20}(\.\d{1,9})?$/;
 
+// C0 and C1 controls and DEL (PostgreSQL cannot store NUL in text; the others are never meant in a
+// key, a tag or a resource), and UTF-16 halves without their other half (not encodable as UTF-8).
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function characterCount(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
 function optionalText(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw new EventRejection('INVALID_EVENT', `\`${field}\` must be a string.`);
+  if (typeof value !== 'string') throw new EventRejection('INVALID_EVENT', `\`${field}\` must be a string (got ${echoJson(value)}).`);
   const trimmed = value.trim();
-  if (trimmed.length > MAX_TEXT_LENGTH) throw new EventRejection('INVALID_EVENT', `\`${field}\` is longer than ${MAX_TEXT_LENGTH} characters.`);
+  if (trimmed.length > MAX_TEXT_LENGTH && characterCount(trimmed) > MAX_TEXT_LENGTH) {
+    throw new EventRejection('INVALID_EVENT', `\`${field}\` is longer than ${MAX_TEXT_LENGTH} characters.`);
+  }
+  const unprintable = UNPRINTABLE.exec(trimmed);
+  if (unprintable) {
+    const code = unprintable[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    throw new EventRejection(
+      'INVALID_EVENT',
+      `\`${field}\` contains U+${code} (a control character or half of a surrogate pair) at position ${unprintable.index + 1}: text fields take printable characters only.`,
+    );
+  }
   return trimmed === '' ? null : trimmed;
 }
 
 export function parseQuantity(value: unknown): Prisma.Decimal {
   const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
   if (typeof text !== 'string' || !DECIMAL.test(text.trim())) {
-    throw new EventRejection('INVALID_QUANTITY', `\`quantity\` must be a non-negative decimal string with at most 20 digits and 9 decimals, e.g. "12.5" (got ${JSON.stringify(value)}).`);
+    throw new EventRejection('INVALID_QUANTITY', `\`quantity\` must be a non-negative decimal string with at most 20 digits and 9 decimals, e.g. "12.5" (got ${echoJson(value)}).`);
   }
   return new Prisma.Decimal(text.trim());
 }
 
+const NANOS_PER_UNIT = 1_000_000_000n;
+
+/** A quantity (at most 9 decimals) in billionths, for exact sums: Prisma.Decimal arithmetic keeps only 20 digits. */
+export function nanosOf(quantity: Prisma.Decimal): bigint {
+  const [whole, fraction = ''] = quantity.toFixed().split('.');
+  if (fraction.length > 9) throw new RangeError(`${quantity.toFixed()} has more than 9 decimals`);
+  return BigInt(whole!) * NANOS_PER_UNIT + BigInt(fraction.padEnd(9, '0'));
+}
+
+/** The exact decimal string of a number of billionths (non-negative), e.g. 1500000000n -> "1.5". */
+export function decimalOfNanos(nanos: bigint): string {
+  const whole = nanos / NANOS_PER_UNIT;
+  const fraction = (nanos % NANOS_PER_UNIT).toString().padStart(9, '0').replace(/0+$/, '');
+  return fraction ? `${whole}.${fraction}` : String(whole);
+}
+
+/** RFC 3339 with an offset (`Z` or `±hh:mm`), as the GraphQL `DateTime` scalar reads it. */
+function parseDateTime(value: unknown): Date | null {
+  if (typeof value !== 'string' || value.length > MAX_TIMESTAMP_LENGTH) return null;
+  try {
+    const parsed: unknown = DateTimeResolver.parseValue(value);
+    return parsed instanceof Date && !Number.isNaN(parsed.getTime()) ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
 export function parseTimestamp(value: unknown, now: Date, latenessWindowMs: number): Date {
-  const parsed = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? new Date(value) : null;
-  if (!parsed || Number.isNaN(parsed.getTime())) {
-    throw new EventRejection('INVALID_TIMESTAMP', `\`timestamp\` must be an ISO 8601 date-time, e.g. "2026-11-22T10:15:00Z" (got ${JSON.stringify(value)}).`);
+  const parsed = parseDateTime(value);
+  if (!parsed) {
+    throw new EventRejection('INVALID_TIMESTAMP', `\`timestamp\` must be an RFC 3339 date-time with an offset, e.g. "2026-11-22T10:15:00Z" (got ${echoJson(value)}).`);
   }
   if (parsed.getTime() > now.getTime() + MAX_FUTURE_MS) {
     throw new EventRejection('TIMESTAMP_IN_FUTURE', `\`timestamp\` ${parsed.toISOString()} is more than 5 minutes in the future.`);

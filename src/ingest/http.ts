@@ -5,7 +5,8 @@
  * A yoga plugin (like `useHealthCheck`): it answers the path itself in `onRequest`, before GraphQL.
  */
 import type { Plugin } from 'graphql-yoga';
-import { authorizeRoute, errorResponse, JSON_HEADERS, useRoute, type RouteNote } from '../plugins/http-route.js';
+import { authorizeRoute, errorResponse, JSON_HEADERS, serviceUnavailableResponse, useRoute, type RouteNote } from '../plugins/http-route.js';
+import { isDatabaseUnavailable } from '../errors.js';
 import { Authenticator } from '../auth/authenticate.js';
 import type { Viewer } from '../context.js';
 import { outsideRecording } from '../db/statement-recorder.js';
@@ -14,6 +15,7 @@ import type { Logger } from '../observability.js';
 import {
   BodyTooLargeError,
   DEFAULT_INGEST_MAX_BYTES,
+  DEFAULT_INGEST_MAX_SECONDS,
   formatBytes,
   isNdjsonError,
   readNdjson,
@@ -21,7 +23,7 @@ import {
   type NdjsonStats,
 } from './ndjson.js';
 
-export { DEFAULT_INGEST_MAX_BYTES, parseIngestMaxBytes } from './ndjson.js';
+export { DEFAULT_INGEST_MAX_BYTES, DEFAULT_INGEST_MAX_SECONDS, parseIngestMaxBytes, parseIngestMaxSeconds } from './ndjson.js';
 import { ingestBatch, MAX_BATCH, type IngestErrorCode } from './pipeline.js';
 
 /** The answer lists the first this many rejected lines (`rejected` counts them all). */
@@ -36,6 +38,10 @@ export interface IngestEndpointOptions {
   authenticator?: Pick<Authenticator, 'authenticate'>;
   /** The largest body accepted, in bytes (uncompressed when the body is gzip-encoded). */
   maxBytes?: number;
+  /** The longest a request may take, reading and storing, in seconds (`INGEST_MAX_SECONDS`). */
+  maxSeconds?: number;
+  /** Events per batch (one transaction each); default and maximum MAX_BATCH. */
+  batchSize?: number;
   /** The clock (tests fix it); read once per batch. */
   now?: () => Date;
   path?: string;
@@ -73,6 +79,14 @@ class BodyReadError extends Error {
   override name = 'BodyReadError';
 }
 
+/** Why a request's work was stopped before the end of its body. */
+class IngestStopped extends Error {
+  override name = 'IngestStopped';
+  constructor(readonly why: 'timeout' | 'disconnected') {
+    super(why === 'timeout' ? 'the request took longer than INGEST_MAX_SECONDS' : 'the client closed the connection');
+  }
+}
+
 /** The counts of a request cut short (413 while streaming, 500): what was stored before it stopped. */
 interface Progress {
   accepted: number;
@@ -96,13 +110,15 @@ async function ingestStream(
   maxBytes: number,
   progress: Progress,
   stats: NdjsonStats,
+  signal: AbortSignal,
 ): Promise<void> {
   const realm = { realmId: viewer.realmId, workspaceId: viewer.workspaceId };
   const report = (error: IngestLineError) => {
     progress.rejected++;
     if (progress.errors.length < MAX_REPORTED_ERRORS) progress.errors.push(error);
   };
-  const batches = readNdjson(body, { maxBytes, batchSize: MAX_BATCH }, stats);
+  const batchSize = Math.min(MAX_BATCH, Math.max(1, options.batchSize ?? MAX_BATCH));
+  const batches = readNdjson(body, { maxBytes, batchSize, signal }, stats);
   let next = batches.next();
   try {
     for (;;) {
@@ -111,8 +127,11 @@ async function ingestStream(
         step = await next;
       } catch (error) {
         if (error instanceof BodyTooLargeError) throw error;
+        if (signal.aborted) throw signal.reason;
         throw new BodyReadError(error instanceof Error ? error.message : String(error), { cause: error });
       }
+      // A batch read before the client left (or the time ran out) is not stored.
+      signal.throwIfAborted();
       if (step.done) break;
       // Read ahead while this batch is stored; a failure there is seen when it is awaited.
       next = batches.next();
@@ -159,9 +178,39 @@ function tooLarge(maxBytes: number, progress?: Progress) {
   );
 }
 
+/** A 408 for a request that ran out of time, with what was stored before it stopped. */
+function tooSlow(maxSeconds: number, progress: Progress, lines: number) {
+  return errorResponse(
+    408,
+    'REQUEST_TIMEOUT',
+    `The upload took longer than ${maxSeconds} s (INGEST_MAX_SECONDS) and was stopped; split it into smaller uploads. The batches before were stored: re-sending the whole body is safe (idempotency keys).`,
+    { extensions: { maxSeconds, accepted: progress.accepted, duplicates: progress.duplicates, rejected: progress.rejected, lines } },
+  );
+}
+
+/**
+ * Aborts when the client goes away (the request's signal: the connection closed) or after
+ * `maxSeconds`, whichever comes first; `done()` releases the timer.
+ */
+function requestDeadline(request: Request, maxSeconds: number) {
+  const controller = new AbortController();
+  const onDisconnect = () => controller.abort(new IngestStopped('disconnected'));
+  if (request.signal?.aborted) onDisconnect();
+  request.signal?.addEventListener?.('abort', onDisconnect, { once: true });
+  const timer = setTimeout(() => controller.abort(new IngestStopped('timeout')), maxSeconds * 1000);
+  return {
+    signal: controller.signal,
+    done() {
+      clearTimeout(timer);
+      request.signal?.removeEventListener?.('abort', onDisconnect);
+    },
+  };
+}
+
 export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
   const path = options.path ?? '/ingest';
   const maxBytes = options.maxBytes ?? DEFAULT_INGEST_MAX_BYTES;
+  const maxSeconds = options.maxSeconds ?? DEFAULT_INGEST_MAX_SECONDS;
   const authenticator = options.authenticator ?? new Authenticator(options.prisma);
 
   const handle = async (request: Request, note: RouteNote): Promise<Response> => {
@@ -195,11 +244,17 @@ export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
     const progress: Progress = { accepted: 0, duplicates: 0, rejected: 0, errors: [] };
     const stats: NdjsonStats = { bytes: 0, lines: 0, nonBlankLines: 0 };
     const counts = () => ({ accepted: progress.accepted, duplicates: progress.duplicates, rejected: progress.rejected, lines: stats.lines });
+    const deadline = requestDeadline(request, maxSeconds);
     try {
-      await ingestStream(options, viewer, body, maxBytes, progress, stats);
+      await ingestStream(options, viewer, body, maxBytes, progress, stats, deadline.signal);
     } catch (error) {
       note.fields = { ...counts(), bytes: stats.bytes };
       if (error instanceof BodyTooLargeError) return tooLarge(maxBytes, progress);
+      if (error instanceof IngestStopped && error.why === 'timeout') return tooSlow(maxSeconds, progress, stats.lines);
+      if (error instanceof IngestStopped) {
+        // Nobody reads this answer; the status (nginx's "client closed request") is for the log line.
+        return errorResponse(499, 'CLIENT_CLOSED_REQUEST', 'The client closed the connection; the batches before were stored.', { extensions: counts() });
+      }
       if (error instanceof BodyReadError) {
         return errorResponse(
           400,
@@ -208,6 +263,8 @@ export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
           { extensions: counts() },
         );
       }
+      // The batches before were stored: the counts say how far it got.
+      if (isDatabaseUnavailable(error)) return serviceUnavailableResponse(counts());
       options.onUnexpectedError?.(error);
       return errorResponse(
         500,
@@ -215,6 +272,8 @@ export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
         'Unexpected error. The batches before it were stored: re-sending the whole body is safe (idempotency keys).',
         { extensions: counts() },
       );
+    } finally {
+      deadline.done();
     }
     note.fields = { ...counts(), bytes: stats.bytes };
     if (stats.nonBlankLines === 0) return emptyBody();

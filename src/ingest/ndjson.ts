@@ -32,6 +32,20 @@ export function parseIngestMaxBytes(raw: string | undefined, fail: (message: str
   return bytes;
 }
 
+/** 15 minutes: `INGEST_MAX_SECONDS`' default. */
+export const DEFAULT_INGEST_MAX_SECONDS = 900;
+
+/** `INGEST_MAX_SECONDS`: the longest one `POST /ingest` may take, in whole seconds; unset or blank is 900. */
+export function parseIngestMaxSeconds(raw: string | undefined, fail: (message: string) => Error = (message) => new Error(message)): number {
+  const value = raw?.trim();
+  if (!value) return DEFAULT_INGEST_MAX_SECONDS;
+  const seconds = /^\d{1,7}$/.test(value) ? Number(value) : NaN;
+  if (!(seconds >= 1 && seconds <= 86_400)) {
+    throw fail(`INGEST_MAX_SECONDS must be a whole number of seconds from 1 to 86400 (got "${raw}"); set INGEST_MAX_SECONDS=${DEFAULT_INGEST_MAX_SECONDS} or unset it`);
+  }
+  return seconds;
+}
+
 /** `1 GiB`, `512 MiB`, `1000 bytes`: exact sizes for messages. */
 export function formatBytes(bytes: number): string {
   if (bytes >= 1024 ** 3 && bytes % 1024 ** 3 === 0) return `${bytes / 1024 ** 3} GiB`;
@@ -82,6 +96,8 @@ export interface NdjsonReadOptions {
   maxLineBytes?: number;
   /** Called after each chunk with the bytes read so far. */
   onBytes?: (bytesRead: number) => void;
+  /** Stops reading at once (cancelling the stream); the reader throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface NdjsonStats {
@@ -95,6 +111,8 @@ export interface NdjsonStats {
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
+const SPACE = 0x20;
+const TAB = 0x09;
 const DEFAULT_BATCH = 5_000;
 const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
@@ -125,6 +143,14 @@ export async function* readNdjson(
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
 
   const reader = stream.getReader();
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  // A pending read (a client that stalls) ends when the signal fires, not when the client goes on:
+  // cancelling the reader does not end a pending read of every stream implementation.
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_resolve, reject) => (onAbort = () => reject(signal?.reason)));
+  aborted.catch(() => {});
+  signal?.addEventListener('abort', onAbort, { once: true });
   let finished = false;
   let batch: NdjsonItem[] = [];
   /** The start of the current line, when it began in an earlier chunk. */
@@ -181,7 +207,8 @@ export async function* readNdjson(
 
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await (signal ? Promise.race([reader.read(), aborted]) : reader.read());
+      signal?.throwIfAborted();
       if (done) break;
       if (!value || value.byteLength === 0) continue;
       stats.bytes += value.byteLength;
@@ -190,6 +217,25 @@ export async function* readNdjson(
       const chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
       let from = 0;
       for (;;) {
+        if (partialBytes === 0 && !overlong) {
+          // Whitespace-only lines in a tight loop: a gzip of newlines expands a thousandfold, and
+          // building each empty line would cost far more than its byte.
+          let scan = from;
+          let afterNewline = -1;
+          let newlines = 0;
+          for (; scan < chunk.length; scan++) {
+            const byte = chunk[scan];
+            if (byte === NEWLINE) {
+              newlines++;
+              afterNewline = scan + 1;
+            } else if (byte !== SPACE && byte !== TAB && byte !== CR) break;
+          }
+          if (newlines > 0) {
+            stats.lines += newlines;
+            atStart = false;
+            from = afterNewline;
+          }
+        }
         const newline = chunk.indexOf(NEWLINE, from);
         if (newline < 0) break;
         if (partialBytes > 0 || overlong) {
@@ -223,7 +269,13 @@ export async function* readNdjson(
     if (batch.length > 0) yield batch;
     return stats;
   } finally {
-    if (!finished) await reader.cancel().catch(() => {});
-    reader.releaseLock();
+    signal?.removeEventListener('abort', onAbort);
+    if (signal?.aborted) {
+      // Not awaited: the source may never answer (a stalled client).
+      void reader.cancel(signal.reason).catch(() => {});
+    } else {
+      if (!finished) await reader.cancel().catch(() => {});
+      reader.releaseLock();
+    }
   }
 }

@@ -4,11 +4,14 @@ import { decodeId } from '../global-id.js';
 import { floorToHour } from '../usage/time.js';
 import { DIMENSION_NAMES, dimensionKey } from '../usage/dimension-key.js';
 import { afterBatchCommitted } from '../quota/evaluate.js';
+import { visibleApiKeys, visibleApps, visibleDatastreams, visibleProjects, visibleWorkspaces } from '../schema/visibility.js';
 import {
   contentHashOf,
+  decimalOfNanos,
   DIMENSION_FIELDS,
   DIMENSION_TYPENAME,
   EventRejection,
+  nanosOf,
   parseQuantity,
   parseTimestamp,
   readEventFields,
@@ -49,19 +52,17 @@ export interface IngestOptions {
 
 type Db = PrismaClient | Prisma.TransactionClient;
 
-/** The dimension ids of a batch that exist in the realm (and in the key's subtree, when scoped). */
+/** The dimension ids of a batch the key may see (`node(id)` would answer them): in its realm, and its subtree when scoped. */
 async function knownDimensions(db: Db, target: IngestTarget, wanted: Record<DimensionField, Set<string>>) {
-  const ids = (field: DimensionField) => [...wanted[field]];
-  const inScope = target.workspaceId ? { ancestors: { some: { ancestorId: target.workspaceId } } } : {};
+  const ids = (field: DimensionField) => ({ in: [...wanted[field]] });
+  const caller = { viewer: target };
   const select = { id: true } as const;
   const [workspaces, datastreams, projects, apps, apiKeys] = await Promise.all([
-    wanted.workspaceId.size ? db.workspace.findMany({ where: { id: { in: ids('workspaceId') }, realmId: target.realmId, ...inScope }, select }) : [],
-    wanted.datastreamId.size
-      ? db.datastream.findMany({ where: { id: { in: ids('datastreamId') }, realmId: target.realmId, ...(target.workspaceId ? { workspace: inScope } : {}) }, select })
-      : [],
-    wanted.projectId.size ? db.project.findMany({ where: { id: { in: ids('projectId') }, realmId: target.realmId }, select }) : [],
-    wanted.appId.size ? db.app.findMany({ where: { id: { in: ids('appId') }, realmId: target.realmId }, select }) : [],
-    wanted.apiKeyId.size ? db.apiKey.findMany({ where: { id: { in: ids('apiKeyId') }, realmId: target.realmId }, select }) : [],
+    wanted.workspaceId.size ? db.workspace.findMany({ where: { id: ids('workspaceId'), AND: [visibleWorkspaces(caller)] }, select }) : [],
+    wanted.datastreamId.size ? db.datastream.findMany({ where: { id: ids('datastreamId'), AND: [visibleDatastreams(caller)] }, select }) : [],
+    wanted.projectId.size ? db.project.findMany({ where: { id: ids('projectId'), AND: [visibleProjects(caller)] }, select }) : [],
+    wanted.appId.size ? db.app.findMany({ where: { id: ids('appId'), AND: [visibleApps(caller)] }, select }) : [],
+    wanted.apiKeyId.size ? db.apiKey.findMany({ where: { id: ids('apiKeyId'), AND: [visibleApiKeys(caller)] }, select }) : [],
   ]);
   const known = (rows: { id: string }[]) => new Set(rows.map((row) => row.id));
   return {
@@ -165,7 +166,8 @@ interface Bucket {
   hour: Date;
   dimensionKey: string;
   sample: NormalizedEvent;
-  quantity: Prisma.Decimal;
+  /** In billionths (the stored scale): sums of any number of events stay exact. */
+  quantityNanos: bigint;
   latestAt: Date | null;
   eventCount: number;
   uniqueKeys: Set<string>;
@@ -185,7 +187,7 @@ export function bucketsOf(events: NormalizedEvent[]): Bucket[] {
         hour: event.hour,
         dimensionKey: key,
         sample: event,
-        quantity: event.quantity,
+        quantityNanos: nanosOf(event.quantity),
         latestAt: event.occurredAt,
         eventCount: 1,
         uniqueKeys: new Set(event.uniqueKey ? [event.uniqueKey] : []),
@@ -195,16 +197,18 @@ export function bucketsOf(events: NormalizedEvent[]): Bucket[] {
     }
     bucket.eventCount += 1;
     if (event.uniqueKey) bucket.uniqueKeys.add(event.uniqueKey);
-    if (bucket.aggregation === 'MAX') bucket.quantity = Prisma.Decimal.max(bucket.quantity, event.quantity);
-    else if (bucket.aggregation === 'LATEST') {
+    const nanos = nanosOf(event.quantity);
+    if (bucket.aggregation === 'MAX') {
+      if (nanos > bucket.quantityNanos) bucket.quantityNanos = nanos;
+    } else if (bucket.aggregation === 'LATEST') {
       // Ties go to the event received last, as they do across batches.
-      if (event.occurredAt >= bucket.latestAt!) bucket.quantity = event.quantity;
-    } else bucket.quantity = bucket.quantity.plus(event.quantity);
+      if (event.occurredAt >= bucket.latestAt!) bucket.quantityNanos = nanos;
+    } else bucket.quantityNanos += nanos;
     if (event.occurredAt > bucket.latestAt!) bucket.latestAt = event.occurredAt;
   }
   // A fixed order, so concurrent batches lock bucket rows in the same order and cannot deadlock.
-  return [...buckets.values()].sort((a, b) =>
-    a.featureId < b.featureId ? -1 : a.featureId > b.featureId ? 1 : a.hour.getTime() - b.hour.getTime() || (a.dimensionKey < b.dimensionKey ? -1 : a.dimensionKey > b.dimensionKey ? 1 : 0),
+  return [...buckets.values()].sort(
+    (a, b) => byCodeUnits(a.featureId, b.featureId) || a.hour.getTime() - b.hour.getTime() || byCodeUnits(a.dimensionKey, b.dimensionKey),
   );
 }
 
@@ -219,10 +223,18 @@ function withDimensionParams(sql: string, first: number) {
   return sql.replace(/\$D(\d)/g, (_m, n: string) => `$${first + Number(n) - 1}`);
 }
 
+/** A fixed order for the rows a transaction locks, shared by every batch, so concurrent batches cannot deadlock. */
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** `events` must be in `idempotencyKey` order (see `ingestBatch`): the rows are inserted, and their keys locked, in that order. */
 async function insertEvents(tx: Prisma.TransactionClient, realmId: string, events: NormalizedEvent[]): Promise<Set<string>> {
+  const columns = `"idempotencyKey", "featureId", "occurredAt", "quantity", "uniqueKey", "dimensionKey", "contentHash", ${DIMENSION_COLUMNS}`;
   const sql = withDimensionParams(
-    `INSERT INTO "UsageEvent" ("realmId", "idempotencyKey", "featureId", "occurredAt", "quantity", "uniqueKey", "dimensionKey", "contentHash", ${DIMENSION_COLUMNS})
-     SELECT $1::uuid, e.* FROM unnest($2::text[], $3::uuid[], $4::timestamptz[], $5::numeric[], $6::text[], $7::text[], $8::text[], ${DIMENSION_CASTS}) AS e
+    `INSERT INTO "UsageEvent" ("realmId", ${columns})
+     SELECT $1::uuid, ${columns}
+     FROM unnest($2::text[], $3::uuid[], $4::timestamptz[], $5::numeric[], $6::text[], $7::text[], $8::text[], ${DIMENSION_CASTS})
+       WITH ORDINALITY AS e(${columns}, "position")
+     ORDER BY "position"
      ON CONFLICT ("realmId", "idempotencyKey") DO NOTHING
      RETURNING "idempotencyKey"`,
     9,
@@ -267,7 +279,7 @@ async function upsertBuckets(tx: Prisma.TransactionClient, realmId: string, buck
       plain.map((b) => b.featureId),
       plain.map((b) => b.hour.toISOString()),
       plain.map((b) => b.dimensionKey),
-      plain.map((b) => b.quantity.toFixed()),
+      plain.map((b) => decimalOfNanos(b.quantityNanos)),
       plain.map((b) => b.latestAt?.toISOString() ?? null),
       plain.map((b) => String(b.eventCount)),
       ...dimensionArrays(samples(plain)),
@@ -295,7 +307,7 @@ async function upsertBuckets(tx: Prisma.TransactionClient, realmId: string, buck
       unique.map((b) => String(b.eventCount)),
       ...dimensionArrays(samples(unique)),
     );
-    const keys = unique.flatMap((b) => [...b.uniqueKeys].map((key) => ({ bucket: b, key })));
+    const keys = unique.flatMap((b) => [...b.uniqueKeys].sort(byCodeUnits).map((key) => ({ bucket: b, key })));
     await tx.$executeRawUnsafe(
       withDimensionParams(
         `INSERT INTO "UsageUniqueKey" ("realmId", "featureId", "hour", "dimensionKey", "key", ${DIMENSION_COLUMNS})
@@ -324,27 +336,41 @@ async function upsertBuckets(tx: Prisma.TransactionClient, realmId: string, buck
   }
 }
 
-const RETRYABLE = /40P01|40001|deadlock detected|could not serialize/;
+/** Attempts of a batch's transaction when PostgreSQL reports a deadlock or a serialization failure. */
+export const MAX_ATTEMPTS = 5;
+const RETRYABLE_CODES = new Set(['40P01', '40001']);
+const RETRYABLE_MESSAGE = /40P01|40001|deadlock detected|could not serialize/;
+
+/** A deadlock or serialization failure, however deep in the driver adapter's error chain it is. */
+export function isRetryable(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause && depth < 5; depth++) {
+    const { code, message, meta } = cause as { code?: unknown; message?: unknown; meta?: { code?: unknown } };
+    if (RETRYABLE_CODES.has(String(code)) || RETRYABLE_CODES.has(String(meta?.code)) || RETRYABLE_MESSAGE.test(String(message))) return true;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
+}
 
 /**
  * Ingests up to MAX_BATCH events into the target realm. Invalid events are rejected one by one
  * (with their index and a code); the valid ones are written in one transaction, so a failure
- * leaves no trace. A re-sent idempotency key with the same content counts as a duplicate; with
- * other content it is rejected as DUPLICATE_MISMATCH and the first event stays.
+ * leaves no trace. An idempotency key's content is decided by the stored event, or, for a key new
+ * to the realm, by its first valid occurrence in the batch: every other occurrence with the same
+ * content is a duplicate, with other content a DUPLICATE_MISMATCH.
  */
 export async function ingestBatch(prisma: PrismaClient, target: IngestTarget, raw: unknown[], options: IngestOptions = {}): Promise<IngestResult> {
   if (raw.length > MAX_BATCH) throw new RangeError(`at most ${MAX_BATCH} events per batch`);
   const now = options.now ?? new Date();
   const { events, rejected } = await parseBatch(prisma, target, raw, now, options.latenessWindowMs ?? DEFAULT_LATENESS_WINDOW_MS);
 
-  // The same key twice in one batch: the first one is the event, the others duplicates or mismatches.
   const firstByKey = new Map<string, { index: number; event: NormalizedEvent }>();
   const repeats: { index: number; event: NormalizedEvent }[] = [];
   for (const item of events) {
     if (firstByKey.has(item.event.idempotencyKey)) repeats.push(item);
     else firstByKey.set(item.event.idempotencyKey, item);
   }
-  const candidates = [...firstByKey.values()];
+  // Key order: every batch locks the keys it inserts in the same order (no deadlocks).
+  const candidates = [...firstByKey.values()].sort((a, b) => byCodeUnits(a.event.idempotencyKey, b.event.idempotencyKey));
 
   for (let attempt = 1; ; attempt++) {
     try {
@@ -353,11 +379,12 @@ export async function ingestBatch(prisma: PrismaClient, target: IngestTarget, ra
           const inserted = candidates.length ? await insertEvents(tx, target.realmId, candidates.map((c) => c.event)) : new Set<string>();
           const fresh = candidates.filter((c) => inserted.has(c.event.idempotencyKey));
           const conflicting = candidates.filter((c) => !inserted.has(c.event.idempotencyKey));
-          const stored = conflicting.length
+          const storedKeys = [...new Set([...conflicting, ...repeats].map((c) => c.event.idempotencyKey))].filter((key) => !inserted.has(key));
+          const stored = storedKeys.length
             ? new Map(
                 (
                   await tx.usageEvent.findMany({
-                    where: { realmId: target.realmId, idempotencyKey: { in: conflicting.map((c) => c.event.idempotencyKey) } },
+                    where: { realmId: target.realmId, idempotencyKey: { in: storedKeys } },
                     select: { idempotencyKey: true, contentHash: true },
                   })
                 ).map((e) => [e.idempotencyKey, e.contentHash]),
@@ -376,8 +403,8 @@ export async function ingestBatch(prisma: PrismaClient, target: IngestTarget, ra
               });
             }
           };
-          for (const item of conflicting) compare(item, stored.get(item.event.idempotencyKey));
-          for (const item of repeats) compare(item, firstByKey.get(item.event.idempotencyKey)!.event.contentHash === item.event.contentHash ? item.event.contentHash : undefined);
+          const decidingHash = (key: string) => (inserted.has(key) ? firstByKey.get(key)!.event.contentHash : stored.get(key));
+          for (const item of [...conflicting, ...repeats]) compare(item, decidingHash(item.event.idempotencyKey));
           return { accepted: fresh.length, duplicates, mismatches, touched: fresh.map((c) => ({ featureId: c.event.featureId, hour: c.event.hour })) };
         },
         { timeout: 120_000, maxWait: 60_000 },
@@ -390,8 +417,9 @@ export async function ingestBatch(prisma: PrismaClient, target: IngestTarget, ra
         rejected: [...rejected, ...result.mismatches].sort((a, b) => a.index - b.index),
       };
     } catch (error) {
-      if (attempt < 3 && RETRYABLE.test(String((error as Error)?.message))) continue;
-      throw error;
+      if (attempt >= MAX_ATTEMPTS || !isRetryable(error)) throw error;
+      // Lock ordering rules deadlocks out between batches; this covers what is left (other writers).
+      await new Promise((resolve) => setTimeout(resolve, attempt * 20 + Math.random() * 50));
     }
   }
 }

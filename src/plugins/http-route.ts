@@ -2,7 +2,10 @@ import type { Plugin } from 'graphql-yoga';
 import { keyFromAuthorizationHeader, parseApiKey } from '../auth/api-key-secret.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Viewer } from '../context.js';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable, SERVICE_UNAVAILABLE_MESSAGE } from '../errors.js';
 import type { Logger } from '../observability.js';
+import type { RateLimitGate } from '../rate-limit/gate.js';
+import { requestIdOf } from './request-id.js';
 
 /** Plain HTTP routes beside /graphql (`/ingest`, `/exports/…`): their errors, auth and log line. */
 
@@ -21,20 +24,67 @@ export function errorResponse(
   });
 }
 
-/** The request's key if it is valid and has `scope`; otherwise the 401 or 403 to answer. */
+/** 503 with Retry-After while the database cannot be reached (`extensions` say what was done before). */
+export function serviceUnavailableResponse(extensions: Record<string, unknown> = {}) {
+  return errorResponse(503, 'SERVICE_UNAVAILABLE', SERVICE_UNAVAILABLE_MESSAGE, {
+    headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+    extensions: { retryAfter: DATABASE_RETRY_AFTER_SECONDS, ...extensions },
+  });
+}
+
+interface RouteGuard {
+  gate: RateLimitGate;
+  serverContext: unknown;
+}
+
+const routeGuards = new WeakMap<Request, RouteGuard>();
+
+/**
+ * The app's rate limits for the plain routes: `createApp` runs this first, so that
+ * `authorizeRoute` counts every route's requests and failed keys against the same limiter as
+ * `/graphql` (the gate's plugin puts the `RateLimit-*` headers on the answer).
+ */
+export function useRouteRateLimits(gate: RateLimitGate): Plugin {
+  return {
+    onRequest({ request, serverContext }) {
+      routeGuards.set(request, { gate, serverContext });
+    },
+  };
+}
+
+function rateLimitedResponse(error: ReturnType<RateLimitGate['tooManyFailures']>) {
+  const { retryAfter, limit } = error.extensions as { retryAfter: number; limit: number };
+  return errorResponse(429, 'RATE_LIMITED', error.message, { extensions: { retryAfter, limit } });
+}
+
+/**
+ * The request's key if it is valid, within its rate limit and has `scope`; otherwise the 401,
+ * 429, 403 or 503 to answer.
+ */
 export async function authorizeRoute(
   authenticator: Pick<Authenticator, 'authenticate'>,
   request: Request,
   scope: string,
 ): Promise<{ viewer: Viewer; response?: undefined } | { viewer?: Viewer; response: Response }> {
-  const viewer = await authenticator.authenticate(request.headers.get('authorization'));
+  let viewer: Viewer | null;
+  try {
+    viewer = await authenticator.authenticate(request.headers.get('authorization'));
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) return { response: serviceUnavailableResponse() };
+    throw error;
+  }
+  const guard = routeGuards.get(request);
   if (!viewer) {
+    const failures = guard && (await guard.gate.countFailure(request, guard.serverContext));
+    if (guard && failures && !failures.allowed) return { response: rateLimitedResponse(guard.gate.tooManyFailures(failures)) };
     return {
       response: errorResponse(401, 'UNAUTHENTICATED', 'A valid API key is required: send "Authorization: Bearer <key>".', {
         headers: { 'www-authenticate': 'Bearer' },
       }),
     };
   }
+  const state = guard && (await guard.gate.countRequest(request, viewer));
+  if (guard && state && !state.allowed) return { viewer, response: rateLimitedResponse(guard.gate.overKeyLimit(state)) };
   if (!viewer.scopes.includes(scope)) {
     return {
       viewer,
@@ -74,12 +124,17 @@ export function useRoute<Match>(options: RouteOptions<Match>): Plugin {
         response = await options.handle(request, url, match, note);
       } catch (error) {
         // Exceptions in onRequest are not caught by yoga: answer here.
-        options.onUnexpectedError?.(error);
-        response = errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
+        if (isDatabaseUnavailable(error)) {
+          response = serviceUnavailableResponse();
+        } else {
+          options.onUnexpectedError?.(error);
+          response = errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
+        }
       }
       if (options.logger) {
         const key = keyFromAuthorizationHeader(request.headers.get('authorization'));
         const line = {
+          requestId: requestIdOf(request),
           path: url.pathname,
           method: request.method,
           status: response.status,

@@ -1,6 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { dec } from '../billing/decimal.js';
+import { backgroundError } from '../observability.js';
+import { postWebhook, type HostResolver } from './webhook-post.js';
 
 export const SIGNATURE_HEADER = 'X-Usage-Gateway-Signature';
 
@@ -9,9 +11,13 @@ export const SIGNATURE_HEADER = 'X-Usage-Gateway-Signature';
  * `nextDeliveryAt` is when the next attempt is due (null: nothing to deliver). A deliverer claims
  * due alerts with one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED), which moves their
  * `nextDeliveryAt` to the end of a lease, so no other deliverer (in this or another process) sends
- * the same attempt meanwhile. The attempt's result is written only while the lease is still ours.
+ * the same attempt meanwhile, and counts the attempt (`deliveryAttempts` + 1) in the same statement,
+ * before anything is sent. The attempt's result is written only while the lease is still ours.
  * A process that dies mid-attempt leaves the lease behind; when it expires, whichever deliverer
- * polls next retries the alert. Delivery is therefore at least once: receivers dedupe by `alertId`.
+ * polls next retries the alert — unless that attempt was its last: then the alert is given up. An
+ * alert whose delivery kills or hangs its process is therefore tried at most `retryDelaysMs.length
+ * + 1` times, whatever happens to the processes. Delivery is at least once: receivers dedupe by
+ * `alertId`. What may be sent where, and how replies are read: ./webhook-post.ts.
  */
 
 export interface DeliveryOptions {
@@ -25,15 +31,32 @@ export interface DeliveryOptions {
   pollIntervalMs: number;
   /** Alerts claimed (and POSTed concurrently) per statement. */
   batchSize: number;
+  /** WEBHOOK_ALLOW_PRIVATE: webhook URLs and destinations may be private, loopback or link-local (tests, on-premise installs). */
+  allowPrivateDestinations: boolean;
 }
 
 /** 3 attempts: the first at once, then after 0.5 s and 2 s; due alerts looked for every 5 s. */
-const DEFAULTS: DeliveryOptions = { retryDelaysMs: [500, 2000], timeoutMs: 10_000, leaseMs: 60_000, pollIntervalMs: 5_000, batchSize: 20 };
+const DEFAULTS: DeliveryOptions = {
+  retryDelaysMs: [500, 2000],
+  timeoutMs: 10_000,
+  leaseMs: 60_000,
+  pollIntervalMs: 5_000,
+  batchSize: 20,
+  allowPrivateDestinations: false,
+};
 let options: DeliveryOptions = { ...DEFAULTS };
 
-/** Overrides delivery timing for every deliverer (tests use short delays). Pass nothing to restore the defaults. */
+/**
+ * Overrides delivery settings for every deliverer of this process (tests use short delays; the
+ * server sets WEBHOOK_ALLOW_PRIVATE here). Pass nothing to restore the defaults.
+ */
 export function configureQuotaDelivery(overrides?: Partial<DeliveryOptions>): void {
   options = { ...DEFAULTS, ...overrides };
+}
+
+/** Whether this process accepts private webhook destinations (createQuotaRule checks URLs with it). */
+export function privateWebhookDestinationsAllowed(): boolean {
+  return options.allowPrivateDestinations;
 }
 
 export function newWebhookSecret(): string {
@@ -50,6 +73,8 @@ export interface QuotaDelivererOptions extends Partial<DeliveryOptions> {
   now?: () => Date;
   /** Errors of the database or of the deliverer itself (not a webhook's failures, which the alert records). */
   onError?: (error: unknown) => void;
+  /** Resolves webhook host names (the system resolver by default). */
+  resolve?: HostResolver;
 }
 
 type ClaimedAlert = Awaited<ReturnType<typeof loadClaimed>>[number];
@@ -100,11 +125,11 @@ export class QuotaDeliverer {
     private readonly overrides: QuotaDelivererOptions = {},
   ) {
     this.now = overrides.now ?? (() => new Date());
-    this.onError = overrides.onError ?? ((error) => console.error('quota alert delivery failed', error));
+    this.onError = overrides.onError ?? ((error) => backgroundError('quota alert delivery failed', error));
   }
 
   private get options(): DeliveryOptions {
-    const { now: _now, onError: _onError, ...rest } = this.overrides;
+    const { now: _now, onError: _onError, resolve: _resolve, ...rest } = this.overrides;
     const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
     return { ...options, ...defined };
   }
@@ -216,18 +241,28 @@ export class QuotaDeliverer {
   private async deliverDue(): Promise<number> {
     let attempts = 0;
     for (;;) {
-      const { batchSize, leaseMs, timeoutMs } = this.options;
+      const { batchSize, leaseMs, timeoutMs, retryDelaysMs } = this.options;
+      const maxAttempts = retryDelaysMs.length + 1;
       const now = this.now();
       const leaseUntil = new Date(now.getTime() + Math.max(leaseMs, timeoutMs + 5_000));
+      // Due again with every attempt used: the last one's process died (or hung) before recording an outcome.
+      await this.prisma.$executeRawUnsafe(
+        `UPDATE "Alert" SET "nextDeliveryAt" = NULL,
+           "lastDeliveryError" = 'given up: no outcome was recorded for attempt ' || "deliveryAttempts" || ' (its gateway stopped during it)'
+         WHERE "nextDeliveryAt" <= $1::timestamptz AND "deliveryAttempts" >= $2`,
+        now.toISOString(),
+        maxAttempts,
+      );
       const claimed = await this.prisma.$queryRawUnsafe<{ id: string }[]>(
-        `UPDATE "Alert" SET "nextDeliveryAt" = $2::timestamptz
+        `UPDATE "Alert" SET "nextDeliveryAt" = $2::timestamptz, "deliveryAttempts" = "deliveryAttempts" + 1
          WHERE "id" IN (
-           SELECT "id" FROM "Alert" WHERE "nextDeliveryAt" <= $1::timestamptz
+           SELECT "id" FROM "Alert" WHERE "nextDeliveryAt" <= $1::timestamptz AND "deliveryAttempts" < $4
            ORDER BY "nextDeliveryAt" LIMIT $3 FOR UPDATE SKIP LOCKED)
          RETURNING "id"::text AS id`,
         now.toISOString(),
         leaseUntil.toISOString(),
         batchSize,
+        maxAttempts,
       );
       if (!claimed.length) break;
       const alerts = await loadClaimed(this.prisma, claimed.map((c) => c.id));
@@ -238,34 +273,27 @@ export class QuotaDeliverer {
     return attempts;
   }
 
-  /** One attempt on a claimed alert; the result is written only if the lease is still ours. */
+  /** One attempt on a claimed alert (already counted); the result is written only if the lease is still ours. */
   private async attempt(alert: ClaimedAlert, leaseUntil: Date): Promise<void> {
     const ours = { id: alert.id, nextDeliveryAt: leaseUntil };
     const { url, secret } = { url: alert.rule.webhookUrl, secret: alert.rule.webhookSecret };
     if (!url || !secret) {
-      await this.prisma.alert.updateMany({ where: ours, data: { nextDeliveryAt: null } });
+      await this.prisma.alert.updateMany({ where: ours, data: { nextDeliveryAt: null, deliveryAttempts: { decrement: 1 } } });
       return;
     }
-    const { retryDelaysMs, timeoutMs } = this.options;
-    const attempt = alert.deliveryAttempts + 1;
+    const { retryDelaysMs, timeoutMs, allowPrivateDestinations } = this.options;
+    const attempt = alert.deliveryAttempts;
     const body = JSON.stringify(alertPayload(alert));
-    let error: string | null = null;
-    try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(secret, body), 'user-agent': 'usage-gateway-alerts' },
-        body,
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]),
-      });
-      await response.arrayBuffer().catch(() => undefined);
-      if (!response.ok) error = `HTTP ${response.status}`;
-    } catch (e) {
-      error = String((e as Error)?.message ?? e);
-    }
+    const { error } = await postWebhook(
+      url,
+      body,
+      { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(secret, body), 'user-agent': 'usage-gateway-alerts' },
+      { timeoutMs, allowPrivate: allowPrivateDestinations, signal: this.abort.signal, resolve: this.overrides.resolve },
+    );
     if (error && this.abort.signal.aborted) {
-      // Stopping: not counted as an attempt; the next deliverer (here after a restart, or another
-      // process) takes the alert at once instead of waiting for the lease to expire.
-      await this.prisma.alert.updateMany({ where: ours, data: { nextDeliveryAt: this.now() } });
+      // Stopping: the next deliverer (here after a restart, or another process) takes the alert at
+      // once instead of waiting for the lease to expire. The attempt stays counted: it may have been sent.
+      await this.prisma.alert.updateMany({ where: ours, data: { lastDeliveryError: error, nextDeliveryAt: this.now() } });
       return;
     }
     const now = this.now();
@@ -273,8 +301,8 @@ export class QuotaDeliverer {
     await this.prisma.alert.updateMany({
       where: ours,
       data: error
-        ? { deliveryAttempts: attempt, lastDeliveryError: error, nextDeliveryAt: last ? null : new Date(now.getTime() + retryDelaysMs[attempt - 1]!) }
-        : { deliveryAttempts: attempt, deliveredAt: now, lastDeliveryError: null, nextDeliveryAt: null },
+        ? { lastDeliveryError: error, nextDeliveryAt: last ? null : new Date(now.getTime() + retryDelaysMs[attempt - 1]!) }
+        : { deliveredAt: now, lastDeliveryError: null, nextDeliveryAt: null },
     });
   }
 }

@@ -3,7 +3,8 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import { billingMonth, monthOf } from '../billing/calendar.js';
 import { dec, roundQuantity, ZERO, type Decimal } from '../billing/decimal.js';
 import { licensedForMonth } from '../billing/proration.js';
-import { HOUR_MS } from '../usage/time.js';
+import { bucketStart, HOUR_MS, nextBucketStart } from '../usage/time.js';
+import { backgroundError } from '../observability.js';
 import { nudgeQuotaDeliveries } from './delivery.js';
 
 export type QuotaPeriod = 'DAY' | 'MONTH';
@@ -22,10 +23,10 @@ export interface PeriodRange {
   to: Date;
 }
 
+/** The local day or month holding `instant`, from its first instant to the next one's (as usage reports bucket it). */
 export function periodOf(instant: Date, period: QuotaPeriod, timeZone: string): PeriodRange {
-  const unit = period === 'DAY' ? 'day' : 'month';
-  const start = DateTime.fromJSDate(instant, { zone: timeZone }).startOf(unit);
-  return { from: start.toJSDate(), to: start.plus({ [`${unit}s`]: 1 }).toJSDate() };
+  const from = bucketStart(instant, period, timeZone);
+  return { from, to: nextBucketStart(from, period, timeZone) };
 }
 
 /** Whether usage of this hour arrives late: the hour ended longer ago than the feature's arrival delay. */
@@ -37,7 +38,7 @@ type Contracts = { startsAt: Date; endsAt: Date; licenses: { featureId: string; 
 
 /**
  * Licensed quantity for a period: MONTH is the month's prorated license (as billed); DAY is the
- * monthly quantity of the contracts in force at the day's local midnight, divided by the days of
+ * monthly quantity of the contracts in force at the day's first instant, divided by the days of
  * its month. null: no license.
  */
 export function licensedForPeriod(featureId: string, period: QuotaPeriod, range: PeriodRange, timeZone: string, contracts: Contracts): Decimal | null {
@@ -149,6 +150,6 @@ export async function afterBatchCommitted(prisma: PrismaClient, realmId: string,
   try {
     await evaluateQuotas(prisma, realmId, touched, now);
   } catch (error) {
-    console.error('quota evaluation failed', error);
+    backgroundError('quota evaluation failed', error);
   }
 }

@@ -57,43 +57,43 @@ const isSingleResult = (result: unknown): result is ExecutionResult =>
   !!result && typeof result === 'object' && !Array.isArray(result) && !(Symbol.asyncIterator in result);
 
 /**
- * Rate limits for one app: per API key by its plan, and failed authentications per client address.
- * The context factory calls `checkAddress` / `authenticationFailed` / `consume`; `plugin` puts the
- * resulting state on the response (headers and `extensions.rateLimit`), 429s included.
+ * Rate limits for one app, on every route (`/graphql`, `/ingest`, the exports): per API key by its
+ * plan, and failed authentications per client address. A valid key is always checked and served
+ * (subject to its own limit): only further failures from an address over its limit get 429
+ * instead of 401, so one tenant guessing keys behind a shared proxy locks nobody else out.
+ * `plugin` puts the request's state on the response (headers and `extensions.rateLimit`).
  */
 export class RateLimitGate {
   private readonly states = new WeakMap<Request, RateLimitState>();
 
   constructor(readonly limiter: RateLimiter) {}
 
-  /** Throws RATE_LIMITED while the address is over its failed-authentication limit (whatever key it sends now). */
-  async checkAddress(request: Request, serverContext: unknown): Promise<void> {
-    const state = await this.limiter.peek(this.addressKey(request, serverContext), this.limiter.authFailureLimit);
-    if (state.remaining > 0) return;
-    const refused = { ...state, allowed: false };
-    this.states.set(request, refused);
-    throw this.tooManyFailures(refused);
-  }
-
-  /** Counts a failed authentication of the address; throws RATE_LIMITED past the limit (the caller answers 401 otherwise). */
-  async authenticationFailed(request: Request, serverContext: unknown): Promise<void> {
-    const state = await this.limiter.consume(this.addressKey(request, serverContext), this.limiter.authFailureLimit, 1);
+  /** Counts a failed authentication of the request's address; `allowed: false` past the limit (answer 429, else 401). */
+  async countFailure(request: Request, serverContext: unknown): Promise<RateLimitState> {
+    const state = await this.limiter.consume(`auth-failures:${clientAddress(request, serverContext)}`, this.limiter.authFailureLimit, 1);
     this.states.set(request, state);
-    if (!state.allowed) throw this.tooManyFailures(state);
+    return state;
   }
 
-  /** Counts the request against the key's limit; throws RATE_LIMITED past it. */
-  async consume(request: Request, viewer: Viewer, cost = DEFAULT_REQUEST_COST): Promise<RateLimitState> {
+  /** Counts the request against its key's limit; `allowed: false` past it (answer 429). */
+  async countRequest(request: Request, viewer: Viewer, cost = DEFAULT_REQUEST_COST): Promise<RateLimitState> {
     const state = await this.limiter.consume(`key:${viewer.apiKeyId}`, requestLimit(viewer.ratePlan), cost);
     this.states.set(request, state);
-    if (!state.allowed) {
-      const perWindow = this.limiter.windowSeconds === 60 ? 'per minute' : `per ${this.limiter.windowSeconds} s`;
-      throw rateLimited(
-        `Rate limit exceeded: this API key may make ${state.limit} requests ${perWindow}; retry in ${state.resetSeconds} s.`,
-        state,
-      );
-    }
     return state;
+  }
+
+  /** The state counted for this request, if any. */
+  stateOf(request: Request): RateLimitState | undefined {
+    return this.states.get(request);
+  }
+
+  tooManyFailures(state: RateLimitState) {
+    return rateLimited(`Too many requests without a valid API key from this address; retry in ${state.resetSeconds} s.`, state);
+  }
+
+  overKeyLimit(state: RateLimitState) {
+    const perWindow = this.limiter.windowSeconds === 60 ? 'per minute' : `per ${this.limiter.windowSeconds} s`;
+    return rateLimited(`Rate limit exceeded: this API key may make ${state.limit} requests ${perWindow}; retry in ${state.resetSeconds} s.`, state);
   }
 
   plugin(): Plugin {
@@ -116,13 +116,5 @@ export class RateLimitGate {
         for (const [name, value] of Object.entries(rateLimitHeaders(state))) response.headers.set(name, value);
       },
     };
-  }
-
-  private addressKey(request: Request, serverContext: unknown): string {
-    return `auth-failures:${clientAddress(request, serverContext)}`;
-  }
-
-  private tooManyFailures(state: RateLimitState) {
-    return rateLimited(`Too many requests without a valid API key from this address; retry in ${state.resetSeconds} s.`, state);
   }
 }

@@ -4,7 +4,9 @@ import { escalatedScopes, isScope, SCOPES } from '../auth/scopes.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { decodeId } from '../global-id.js';
+import type { ApiKey } from '../generated/prisma/client.js';
 import { Tier } from '../generated/prisma/enums.js';
+import { requestLimit } from '../rate-limit/limits.js';
 import { TierEnum } from './enums.js';
 import { UserErrorRef, type UserError } from './user-error.js';
 import { visibleApiKeys, visibleWorkspaces } from './visibility.js';
@@ -35,17 +37,36 @@ const ApiKeyPayload = builder.objectRef<KeyPayload>('ApiKeyPayload').implement({
 const failure = (field: string[], code: string, message: string): KeyPayload => ({ apiKeyId: null, secret: null, userErrors: [{ field, code, message }] });
 const notFound = (field: string[]) => failure(field, 'NOT_FOUND', 'No such API key.');
 
-/** The id of a key the caller may manage, or null: other realms' keys and keys outside its subtree do not exist for it. */
-async function manageableKeyId(ctx: Context, globalId: string): Promise<string | null> {
+/**
+ * The key a caller may manage, or a user error. Other realms' keys and keys outside its subtree do not
+ * exist for it (NOT_FOUND; a realm-wide key is outside every workspace-scoped caller's reach); a key
+ * holding scopes the caller lacks is SCOPE_ESCALATION. Rotating hands out the key's secret, so it also
+ * needs the key's rate limit to be at most the caller's (TIER_ESCALATION).
+ */
+async function manageableKey(ctx: Context, globalId: string, action: 'revoke' | 'rotate'): Promise<ApiKey | KeyPayload> {
   let decoded: { typename: string; id: string };
   try {
     decoded = decodeId(globalId);
   } catch {
-    return null;
+    return notFound(['id']);
   }
-  if (decoded.typename !== 'ApiKey') return null;
-  const key = await ctx.prisma.apiKey.findFirst({ where: { id: decoded.id, ...visibleApiKeys(ctx) }, select: { id: true } });
-  return key?.id ?? null;
+  if (decoded.typename !== 'ApiKey') return notFound(['id']);
+  const key = await ctx.prisma.apiKey.findFirst({ where: { id: decoded.id, ...visibleApiKeys(ctx) } });
+  if (!key) return notFound(['id']);
+  const escalated = escalatedScopes(ctx.viewer.scopes, key.scopes);
+  if (escalated.length) return failure(['id'], 'SCOPE_ESCALATION', `A key cannot ${action} a key with scopes it does not have: ${escalated.join(', ')}.`);
+  if (action === 'rotate') {
+    const limit = requestLimit({ key: { tier: key.tier, customRateLimit: key.customRateLimit }, realm: ctx.viewer.ratePlan.realm });
+    const own = requestLimit(ctx.viewer.ratePlan);
+    if (limit > own) return failure(['id'], 'TIER_ESCALATION', `A key cannot rotate a key with a higher rate limit than its own (${limit} > ${own} requests per minute).`);
+  }
+  return key;
+}
+
+/** The most requests per minute a key may give a key it creates: its own limit, and never more than its realm's. */
+function grantableRequestLimit(ctx: Context): number {
+  const realmLimit = requestLimit({ key: { tier: null, customRateLimit: null }, realm: ctx.viewer.ratePlan.realm });
+  return Math.min(requestLimit(ctx.viewer.ratePlan), realmLimit);
 }
 
 const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
@@ -53,8 +74,8 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
     name: t.string({ required: true }),
     scopes: t.stringList({ required: true, description: `Any of ${SCOPES.join(', ')}; at most the creating key's own.` }),
     workspaceId: t.id({ description: "Scope the key to this workspace's subtree. A workspace-scoped caller must name one inside its own subtree." }),
-    tier: t.field({ type: TierEnum }),
-    customRateLimit: t.int({ description: 'Requests per minute (ENTERPRISE).' }),
+    tier: t.field({ type: TierEnum, description: "The key's own tier (null: its realm's). The key's rate limit may not exceed the creating key's, nor its realm's." }),
+    customRateLimit: t.int({ description: "Requests per minute (ENTERPRISE); at most the creating key's own limit and its realm's." }),
   }),
 });
 
@@ -74,6 +95,20 @@ builder.mutationField('createApiKey', (t) =>
       if (escalated.length) return failure(['input', 'scopes'], 'SCOPE_ESCALATION', `A key cannot grant scopes it does not have: ${escalated.join(', ')}.`);
       if (input.customRateLimit != null && (input.customRateLimit < 1 || input.customRateLimit > 1_000_000)) {
         return failure(['input', 'customRateLimit'], 'INVALID_RATE_LIMIT', 'A custom rate limit is 1 to 1,000,000 requests per minute.');
+      }
+      const tier = (input.tier as Tier | null | undefined) ?? null;
+      const customRateLimit = input.customRateLimit ?? null;
+      const grantable = grantableRequestLimit(ctx);
+      if (customRateLimit != null && customRateLimit > grantable) {
+        return failure(['input', 'customRateLimit'], 'TIER_ESCALATION', `A key cannot grant more than its own rate limit (and its realm's): at most ${grantable} requests per minute.`);
+      }
+      const limit = requestLimit({ key: { tier, customRateLimit }, realm: ctx.viewer.ratePlan.realm });
+      if (limit > grantable) {
+        return failure(
+          ['input', 'tier'],
+          'TIER_ESCALATION',
+          `The new key would get ${limit} requests per minute${tier ? '' : " (its realm's tier)"}; a key cannot grant more than its own rate limit (and its realm's): at most ${grantable}. Give a lower \`tier\`.`,
+        );
       }
       let workspaceId: string | null = null;
       if (input.workspaceId) {
@@ -101,8 +136,8 @@ builder.mutationField('createApiKey', (t) =>
           prefix: secret.prefix,
           secretHash: secret.secretHash,
           scopes: [...new Set(input.scopes)],
-          tier: (input.tier as Tier | null | undefined) ?? null,
-          customRateLimit: input.customRateLimit ?? null,
+          tier,
+          customRateLimit,
         },
       });
       return { apiKeyId: key.id, secret: secret.key, userErrors: [] };
@@ -113,12 +148,13 @@ builder.mutationField('createApiKey', (t) =>
 builder.mutationField('revokeApiKey', (t) =>
   t.field({
     type: ApiKeyPayload,
-    description: 'Revokes a key; it fails from the very next request to this gateway process, and within `AUTH_CACHE_TTL_MS` (5 s by default) on other processes. Needs `keys:manage`.',
+    description: 'Revokes a key; it fails from the very next request to this gateway process, and within `AUTH_CACHE_TTL_MS` (5 s by default) on other processes. Needs `keys:manage` and every scope of the revoked key; a workspace-scoped caller reaches only keys of its subtree.',
     authScopes: { keysManage: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const id = await manageableKeyId(ctx, args.id);
-      if (!id) return notFound(['id']);
+      const key = await manageableKey(ctx, args.id, 'revoke');
+      if ('userErrors' in key) return key;
+      const { id } = key;
       await ctx.prisma.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: ctx.now } });
       forgetCachedKey(id);
       return { apiKeyId: id, secret: null, userErrors: [] };
@@ -129,7 +165,7 @@ builder.mutationField('revokeApiKey', (t) =>
 builder.mutationField('rotateApiKey', (t) =>
   t.field({
     type: ApiKeyPayload,
-    description: `Issues a new secret for a key (same prefix and id); the old secret keeps working for \`gracePeriodSeconds\` (0 to ${MAX_GRACE_PERIOD_SECONDS}, default 3600). Needs \`keys:manage\`.`,
+    description: `Issues a new secret for a key (same prefix and id); the old secret keeps working for \`gracePeriodSeconds\` (0 to ${MAX_GRACE_PERIOD_SECONDS}, default 3600). Needs \`keys:manage\`, every scope of the key and at least its rate limit; a workspace-scoped caller reaches only keys of its subtree.`,
     authScopes: { keysManage: true },
     args: { id: t.arg.id({ required: true }), gracePeriodSeconds: t.arg.int({ defaultValue: 3600 }) },
     resolve: async (_root, args, ctx) => {
@@ -137,9 +173,9 @@ builder.mutationField('rotateApiKey', (t) =>
       if (grace < 0 || grace > MAX_GRACE_PERIOD_SECONDS) {
         return failure(['gracePeriodSeconds'], 'INVALID_GRACE_PERIOD', `The grace period is 0 to ${MAX_GRACE_PERIOD_SECONDS} seconds.`);
       }
-      const id = await manageableKeyId(ctx, args.id);
-      if (!id) return notFound(['id']);
-      const key = await ctx.prisma.apiKey.findUniqueOrThrow({ where: { id } });
+      const key = await manageableKey(ctx, args.id, 'rotate');
+      if ('userErrors' in key) return key;
+      const { id } = key;
       if (key.revokedAt) return failure(['id'], 'REVOKED', 'A revoked key cannot be rotated.');
       const fresh = newApiKeySecret();
       const secret = `${key.prefix}_${fresh.key.split('_').slice(2).join('_')}`;

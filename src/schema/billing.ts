@@ -1,5 +1,4 @@
 import { UserErrorRef, userError, type UserError } from './user-error.js';
-import { createGraphQLError } from 'graphql-yoga';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { badUserInput } from '../errors.js';
@@ -15,7 +14,7 @@ import { invoiceLines, type InvoiceLine } from '../billing/invoice.js';
 import { ContractNode } from './contract.js';
 import { FeatureNode } from './feature.js';
 import { TimeRangeRef, UsagePointRef } from './usage.js';
-import { inRealm } from './visibility.js';
+import { BILLING_SCOPES, REALM_ADMIN_SCOPES, visibleBilling } from './visibility.js';
 import { pointCoverage, type CoveragePortion } from '../usage/coverage-loader.js';
 
 // ─── Output types ─────────────────────────────────────────────────────────────────────────────
@@ -145,21 +144,15 @@ const InvoicePreviewRef = builder.objectRef<InvoiceView>('InvoicePreview').imple
     subtotal: t.field({ type: 'Decimal', description: 'Sum of line amounts.', resolve: (i) => i.subtotal }),
     creditsApplied: t.field({ type: 'Decimal', resolve: (i) => i.creditsApplied }),
     total: t.field({ type: 'Decimal', description: 'subtotal − creditsApplied.', resolve: (i) => i.total }),
-    isFinal: t.boolean({ description: 'False for the current month: usage is still arriving.', resolve: (i) => i.isFinal }),
+    isFinal: t.boolean({
+      description: "True once the month is over and every feature's arrival delay has passed since (or ingestion finalized it): no more usage of the month can arrive.",
+      resolve: (i) => i.isFinal,
+    }),
     warnings: t.stringList({ resolve: (i) => i.warnings }),
   }),
 });
 
 // ─── Queries ──────────────────────────────────────────────────────────────────────────────────
-
-/** Billing is realm-wide: a key scoped to a workspace would see usage outside its subtree. */
-function requireRealmWideKey(ctx: Context) {
-  if (ctx.viewer.workspaceId) {
-    throw createGraphQLError('Billing covers the whole realm: use a realm-wide key with the `billing:read` scope (this key is scoped to a workspace).', {
-      extensions: { code: 'FORBIDDEN' },
-    });
-  }
-}
 
 async function realmTimeZone(ctx: Context, realmId: string): Promise<string> {
   const realm = await ctx.prisma.realm.findUniqueOrThrow({ where: { id: realmId }, select: { timeZone: true } });
@@ -170,9 +163,8 @@ builder.prismaObjectField('Realm', 'currentUsage', (t) =>
   t.field({
     type: BillingMonthRef,
     description: 'This month to date (in the realm\'s time zone), per product: licensed, used, covered by license, by credits, and on demand with its cost.',
-    authScopes: { billingRead: true },
+    authScopes: BILLING_SCOPES,
     resolve: async (realm, _args, ctx) => {
-      requireRealmWideKey(ctx);
       const month = monthOf(ctx.now, await realmTimeZone(ctx, realm.id));
       const [billed] = await billMonths(ctx, realm.id, [month]);
       return billed!;
@@ -184,14 +176,13 @@ builder.prismaObjectField('Realm', 'usageHistory', (t) =>
   t.field({
     type: [BillingMonthRef],
     description: `The last \`months\` calendar months (1 to ${BILLING_MONTHS}, this one included, oldest first), per product: unused licensed, covered by license, covered by credits, exceeding.`,
-    authScopes: { billingRead: true },
+    authScopes: BILLING_SCOPES,
     args: { months: t.arg.int({ defaultValue: BILLING_MONTHS }) },
     resolve: async (realm, args, ctx) => {
       const count = args.months ?? BILLING_MONTHS;
       if (!Number.isInteger(count) || count < 1 || count > BILLING_MONTHS) {
         throw badUserInput(`\`months\` is 1 to ${BILLING_MONTHS} (got ${count}).`, 'INVALID_RANGE', { min: 1, max: BILLING_MONTHS });
       }
-      requireRealmWideKey(ctx);
       const window = billingWindow(ctx.now, await realmTimeZone(ctx, realm.id));
       return billMonths(ctx, realm.id, window.slice(window.length - count));
     },
@@ -202,20 +193,20 @@ builder.prismaObjectField('Realm', 'invoicePreview', (t) =>
   t.field({
     type: InvoicePreviewRef,
     description: `The invoice of a month ("YYYY-MM", in the realm's time zone; this month or one of the ${BILLING_MONTHS - 1} before it): one line per product used beyond its license.`,
-    authScopes: { billingRead: true },
+    authScopes: BILLING_SCOPES,
     args: { month: t.arg.string({ required: true }) },
     resolve: async (realm, args, ctx) => {
       if (!isMonthName(args.month)) throw badUserInput(`"${args.month}" is not a month: use "YYYY-MM".`, 'INVALID_RANGE');
-      requireRealmWideKey(ctx);
       const window = billingWindow(ctx.now, await realmTimeZone(ctx, realm.id));
       if (!window.includes(args.month)) {
         throw badUserInput(`${args.month} is outside the last ${BILLING_MONTHS} months (${window[0]} to ${window[window.length - 1]}).`, 'INVALID_RANGE');
       }
       const [billed] = await billMonths(ctx, realm.id, [args.month]);
       const invoice = invoiceLines(billed!.coverage.products);
-      const isFinal = args.month !== window[window.length - 1];
+      const isFinal = billed!.isFinal;
       const warnings = invoice.unpriced.map((p) => `${billed!.features.get(p.featureId)!.key}: ${p.used.minus(p.coveredByLicense).toFixed()} beyond the license has no price and is not invoiced.`);
-      if (!isFinal) warnings.unshift('This month is not over: the preview covers usage so far.');
+      if (args.month === window[window.length - 1]) warnings.unshift('This month is not over: the preview covers usage so far.');
+      else if (!isFinal) warnings.unshift('Usage of this month can still arrive (within the features\' arrival delay): the preview may change.');
       return {
         billed: billed!,
         lines: invoice.lines.map((l) => ({ ...l, feature: billed!.features.get(l.featureId)! })),
@@ -232,16 +223,16 @@ builder.prismaObjectField('Realm', 'invoicePreview', (t) =>
 
 // ─── Mutations ────────────────────────────────────────────────────────────────────────────────
 // There is no `billing:write` scope yet; contract, credit and price mutations need `keys:manage`
-// (an administrator's scope) until one exists.
+// (an administrator's scope) on a realm-wide key until one exists.
 
 const USER_ERROR = UserErrorRef;
 
 export const CreditGrantNode = builder.prismaNode('CreditGrant', {
   description: 'Credits per month: general add-on credits, or credits that come with private (1,000) or shield (3,000) spaces.',
-  authScopes: { billingRead: true },
+  authScopes: BILLING_SCOPES,
   id: { field: 'id' },
   nullable: true,
-  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
+  findUnique: (id, ctx) => ({ id, AND: [visibleBilling(ctx)] }),
   fields: (t) => ({
     kind: t.expose('kind', { type: CreditKindEnum }),
     credits: t.expose('credits', { type: 'Decimal', description: 'Credits per month (prorated by days in force).' }),
@@ -251,6 +242,7 @@ export const CreditGrantNode = builder.prismaNode('CreditGrant', {
 });
 
 builder.prismaObject('Price', {
+  authScopes: BILLING_SCOPES,
   description: 'On-demand price of one unit of a feature, from a date. A month is billed at the price in force when it starts.',
   fields: (t) => ({
     feature: t.relation('feature'),
@@ -313,8 +305,8 @@ builder.mutationField('createContract', (t) =>
   t.field({
     type: CreateContractPayload,
     description:
-      'Creates a contract with its licenses (quantity per month per product). Contracts of a realm may not overlap; a renewal starts where the previous one ends. Needs `keys:manage` (there is no `billing:write` scope yet).',
-    authScopes: { keysManage: true },
+      'Creates a contract with its licenses (quantity per month per product). Contracts of a realm may not overlap; a renewal starts where the previous one ends. Needs `keys:manage` on a realm-wide key (there is no `billing:write` scope yet).',
+    authScopes: REALM_ADMIN_SCOPES,
     args: { input: t.arg({ type: CreateContractInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const fail = (field: string[], code: string, message: string): ContractPayload => ({ contractId: null, userErrors: [userError(field, code, message)] });
@@ -377,8 +369,8 @@ const CreateCreditGrantPayload = builder.objectRef<CreditGrantPayload>('CreateCr
 builder.mutationField('createCreditGrant', (t) =>
   t.field({
     type: CreateCreditGrantPayload,
-    description: 'Grants credits per month: general add-on credits, or space credits (1 space = 1,000 credits, 1 shield space = 3,000). Needs `keys:manage` (there is no `billing:write` scope yet).',
-    authScopes: { keysManage: true },
+    description: 'Grants credits per month: general add-on credits, or space credits (1 space = 1,000 credits, 1 shield space = 3,000). Needs `keys:manage` on a realm-wide key (there is no `billing:write` scope yet).',
+    authScopes: REALM_ADMIN_SCOPES,
     args: { input: t.arg({ type: CreateCreditGrantInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const fail = (field: string[], code: string, message: string): CreditGrantPayload => ({ creditGrantId: null, userErrors: [userError(field, code, message)] });
@@ -431,8 +423,8 @@ const SetPricePayload = builder.objectRef<PricePayload>('SetPricePayload').imple
 builder.mutationField('setPrice', (t) =>
   t.field({
     type: SetPricePayload,
-    description: 'Sets the on-demand price of a product from a date. Needs `keys:manage` (there is no `billing:write` scope yet).',
-    authScopes: { keysManage: true },
+    description: 'Sets the on-demand price of a product from a date. Needs `keys:manage` on a realm-wide key (there is no `billing:write` scope yet).',
+    authScopes: REALM_ADMIN_SCOPES,
     args: { input: t.arg({ type: SetPriceInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const fail = (field: string[], code: string, message: string): PricePayload => ({ priceId: null, userErrors: [userError(field, code, message)] });
@@ -462,7 +454,7 @@ builder.prismaObjectField('Realm', 'creditGrants', (t) =>
     cursor: 'id',
     totalCount: true,
     description: 'Credit grants of the realm, by start date.',
-    authScopes: { billingRead: true },
+    authScopes: BILLING_SCOPES,
     query: () => ({ orderBy: [{ startsAt: 'asc' }, { id: 'asc' }] }),
   }),
 );
@@ -472,7 +464,7 @@ builder.prismaObjectField('Realm', 'prices', (t) =>
     cursor: 'id',
     totalCount: true,
     description: 'On-demand prices of the realm, by date.',
-    authScopes: { billingRead: true },
+    authScopes: BILLING_SCOPES,
     query: () => ({ orderBy: [{ validFrom: 'asc' }, { id: 'asc' }] }),
   }),
 );
@@ -509,7 +501,7 @@ builder.objectField(UsagePointRef, 'coverage', (t) =>
   t.field({
     type: [UsageCoverageRef],
     nullable: true,
-    authScopes: { billingRead: true },
+    authScopes: BILLING_SCOPES,
     description:
       "What paid for this point, as the month's billing counts it: licenses first, then credit grants (first in, first out), then on demand, " +
       "taking each realm month's hourly usage of the feature (the whole realm's, whatever the report's filters) in hour order. The quantities add up " +
@@ -517,9 +509,6 @@ builder.objectField(UsagePointRef, 'coverage', (t) =>
       'Null for features whose monthly quantity is not the sum of their hours (MAX, LATEST, UNIQUE_COUNT aggregation, SPACE unit): ' +
       'an hour cannot be said to use a part of them. Usage after the current hour is not billed yet and has no coverage. ' +
       'Needs `billing:read` and a realm-wide key.',
-    resolve: (point, _args, ctx) => {
-      requireRealmWideKey(ctx);
-      return pointCoverage(ctx, point);
-    },
+    resolve: (point, _args, ctx) => pointCoverage(ctx, point),
   }),
 );

@@ -1,12 +1,12 @@
 import { builder } from '../builder.js';
-import { inRealm } from './visibility.js';
+import { BILLING_SCOPES, visibleBilling, visibleLicenses } from './visibility.js';
 
 export const ContractNode = builder.prismaNode('Contract', {
   description: 'An agreement with start and end dates, under which licenses are bought.',
-  authScopes: { billingRead: true },
+  authScopes: BILLING_SCOPES,
   id: { field: 'id' },
   nullable: true,
-  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
+  findUnique: (id, ctx) => ({ id, AND: [visibleBilling(ctx)] }),
   fields: (t) => ({
     name: t.exposeString('name'),
     startsAt: t.expose('startsAt', { type: 'DateTime' }),
@@ -18,10 +18,10 @@ export const ContractNode = builder.prismaNode('Contract', {
 
 export const LicenseNode = builder.prismaNode('License', {
   description: 'A licensed quantity of a product (a feature) per month, for the life of its contract.',
-  authScopes: { billingRead: true },
+  authScopes: BILLING_SCOPES,
   id: { field: 'id' },
   nullable: true,
-  findUnique: (id, ctx) => ({ id, AND: [{ contract: inRealm(ctx) }] }),
+  findUnique: (id, ctx) => ({ id, AND: [visibleLicenses(ctx)] }),
   fields: (t) => ({
     quantityPerMonth: t.expose('quantityPerMonth', { type: 'Decimal' }),
     contract: t.relation('contract'),
@@ -33,8 +33,8 @@ builder.prismaObjectField('Realm', 'contracts', (t) =>
   t.relatedConnection('contracts', {
     cursor: 'id',
     totalCount: true,
-    description: 'Contracts of the realm, by start date.',
-    authScopes: { billingRead: true },
+    description: 'Contracts of the realm, by start date. Needs `billing:read` and a realm-wide key.',
+    authScopes: BILLING_SCOPES,
     query: () => ({ orderBy: [{ startsAt: 'asc' }, { id: 'asc' }] }),
   }),
 );

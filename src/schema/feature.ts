@@ -1,12 +1,12 @@
 import { builder } from '../builder.js';
 import { AggregationEnum, FeatureUnitEnum } from './enums.js';
-import { inRealm } from './visibility.js';
+import { visibleFeatures } from './visibility.js';
 
 export const FeatureNode = builder.prismaNode('Feature', {
   description: 'A billable meter: what is counted, in which unit, and how it aggregates.',
   id: { field: 'id' },
   nullable: true,
-  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
+  findUnique: (id, ctx) => ({ id, AND: [visibleFeatures(ctx)] }),
   fields: (t) => ({
     key: t.exposeString('key', { description: 'Stable identifier used when ingesting usage, e.g. "location.transactions".' }),
     name: t.exposeString('name'),

@@ -1,5 +1,5 @@
 import { GraphQLObjectType, lexicographicSortSchema, type GraphQLSchema } from 'graphql';
-import { encodeId } from '../global-id.js';
+import { encodeId, registerNodeTypes } from '../global-id.js';
 import { builder } from '../builder.js';
 import './enums.js';
 import './realm.js';
@@ -25,8 +25,10 @@ import './quota.js';
  * their `id` column, the global id is a pure function of the parent: resolve it synchronously.
  */
 function resolveNodeIdsSynchronously(schema: GraphQLSchema): GraphQLSchema {
+  const nodeTypes: string[] = [];
   for (const type of Object.values(schema.getTypeMap())) {
     if (!(type instanceof GraphQLObjectType) || !type.getInterfaces().some((i) => i.name === 'Node')) continue;
+    nodeTypes.push(type.name);
     const options = type.extensions?.pothosOptions as { authScopes?: unknown; id?: { resolve?: (parent: unknown) => unknown } } | undefined;
     const idField = type.getFields().id;
     // Only where the node's own id resolver is plainly "the parent's id column" (prismaNode `id: { field: 'id' }`).
@@ -35,6 +37,8 @@ function resolveNodeIdsSynchronously(schema: GraphQLSchema): GraphQLSchema {
     const typename = type.name;
     idField.resolve = (parent: { id: string }) => encodeId(typename, parent.id);
   }
+  // `node(id:)` with an id of another type answers INVALID_ID rather than Pothos's "… has not been implemented".
+  registerNodeTypes(nodeTypes);
   return schema;
 }
 

@@ -1,21 +1,29 @@
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
+import { MAX_GRAPHQL_EVENTS, tooManyEvents } from '../ingest/graphql-limit.js';
 import { ingestBatch, type IngestRejection, type IngestResult } from '../ingest/pipeline.js';
 import { featureWatermark } from '../usage/usage-loader.js';
 import { FeatureNode } from './feature.js';
-import { visibleWorkspaces } from './visibility.js';
+import { visibleApiKeys, visibleApps, visibleDatastreams, visibleProjects, visibleWorkspaces } from './visibility.js';
 
-export const MAX_GRAPHQL_EVENTS = 1000;
+export { MAX_GRAPHQL_EVENTS } from '../ingest/graphql-limit.js';
 
 builder.mutationType({});
 
 const UsageEventInput = builder.inputType('UsageEventInput', {
-  description: 'One usage event. Re-sending an idempotency key with the same content is harmless.',
+  description:
+    'One usage event. Re-sending an idempotency key with the same content is harmless. Every field is checked per event: a bad one rejects that event (with its index and a code), not the call. Text fields take at most 256 printable characters.',
   fields: (t) => ({
     idempotencyKey: t.string({ required: true, description: 'Unique per realm; chosen by the sender.' }),
     feature: t.string({ required: true, description: 'The feature key, e.g. "location.transactions".' }),
-    timestamp: t.field({ type: 'DateTime', required: true }),
-    quantity: t.field({ type: 'Decimal', description: 'Required except for UNIQUE_COUNT features.' }),
+    timestamp: t.string({
+      required: true,
+      description: 'When the usage happened: an RFC 3339 date-time with an offset, e.g. "2026-11-22T10:15:00Z" (otherwise INVALID_TIMESTAMP).',
+    }),
+    quantity: t.string({
+      description:
+        'A non-negative decimal string, up to 20 digits and 9 decimals, e.g. "12.5" (otherwise INVALID_QUANTITY). Required except for UNIQUE_COUNT features.',
+    }),
     uniqueKey: t.string({ description: 'For UNIQUE_COUNT features: the key being counted (e.g. a row id).' }),
     workspaceId: t.id(),
     datastreamId: t.id(),
@@ -51,13 +59,9 @@ builder.mutationField('ingestUsage', (t) =>
     authScopes: { usageWrite: true },
     args: { events: t.arg({ type: [UsageEventInput], required: true }) },
     resolve: async (_root, { events }, ctx) => {
-      if (events.length > MAX_GRAPHQL_EVENTS) {
-        throw badUserInput(`At most ${MAX_GRAPHQL_EVENTS} events per call (got ${events.length}); send larger volumes to POST /ingest as NDJSON.`, 'TOO_MANY_EVENTS', {
-          max: MAX_GRAPHQL_EVENTS,
-        });
-      }
-      const raw = events.map((e) => ({ ...e, timestamp: e.timestamp.toISOString(), quantity: e.quantity?.toFixed() ?? null }));
-      return ingestBatch(ctx.prisma, { realmId: ctx.viewer.realmId, workspaceId: ctx.viewer.workspaceId }, raw, { now: ctx.now });
+      // Normally refused before validation (useIngestEventLimit); this covers a yoga without the plugin.
+      if (events.length > MAX_GRAPHQL_EVENTS) throw tooManyEvents(events.length);
+      return ingestBatch(ctx.prisma, { realmId: ctx.viewer.realmId, workspaceId: ctx.viewer.workspaceId }, events, { now: ctx.now });
     },
   }),
 );
@@ -66,8 +70,8 @@ builder.mutationField('finalizeUsage', (t) =>
   t.prismaField({
     type: 'Feature',
     description:
-      "Declares a feature's usage complete up to `through`: buckets ending by then are final, whatever the arrival delay. The watermark never moves back. Needs `usage:write`.",
-    authScopes: { usageWrite: true },
+      "Declares a feature's usage complete up to `through`: buckets ending by then are final, whatever the arrival delay. The watermark never moves back. Needs `usage:write` on a realm-wide key (the watermark is the whole realm's).",
+    authScopes: { $all: { usageWrite: true, realmWide: true } },
     args: { feature: t.arg.globalID({ for: FeatureNode, required: true }), through: t.arg({ type: 'DateTime', required: true }) },
     resolve: async (query, _root, args, ctx) => {
       const feature = await ctx.prisma.feature.findFirst({ where: { id: args.feature.id, realmId: ctx.viewer.realmId } });
@@ -89,11 +93,11 @@ builder.prismaObject('UsageHourly', {
   fields: (t) => ({
     hour: t.expose('hour', { type: 'DateTime', description: 'Start of the changed UTC hour.' }),
     feature: t.relation('feature'),
-    workspace: t.relation('workspace', { nullable: true }),
-    datastream: t.relation('datastream', { nullable: true }),
-    project: t.relation('project', { nullable: true }),
-    app: t.relation('app', { nullable: true }),
-    apiKey: t.relation('apiKey', { nullable: true }),
+    workspace: t.relation('workspace', { nullable: true, query: (_args, ctx) => ({ where: visibleWorkspaces(ctx) }) }),
+    datastream: t.relation('datastream', { nullable: true, query: (_args, ctx) => ({ where: visibleDatastreams(ctx) }) }),
+    project: t.relation('project', { nullable: true, query: (_args, ctx) => ({ where: visibleProjects(ctx) }) }),
+    app: t.relation('app', { nullable: true, description: "Null also for an app outside the caller's subtree.", query: (_args, ctx) => ({ where: visibleApps(ctx) }) }),
+    apiKey: t.relation('apiKey', { nullable: true, description: "Null also for a key outside the caller's subtree.", query: (_args, ctx) => ({ where: visibleApiKeys(ctx) }) }),
     billingTag: t.exposeString('billingTag', { nullable: true }),
     resource: t.exposeString('resource', { nullable: true }),
     quantity: t.expose('quantity', { type: 'Decimal', description: "The bucket's value now." }),

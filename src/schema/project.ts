@@ -1,11 +1,11 @@
 import { builder } from '../builder.js';
-import { inRealm, visibleApps, visibleWorkspaces } from './visibility.js';
+import { visibleApps, visibleProjects, visibleWorkspaces } from './visibility.js';
 
 export const ProjectNode = builder.prismaNode('Project', {
   description: 'A project groups apps for billing.',
   id: { field: 'id' },
   nullable: true,
-  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
+  findUnique: (id, ctx) => ({ id, AND: [visibleProjects(ctx)] }),
   fields: (t) => ({
     name: t.exposeString('name'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),

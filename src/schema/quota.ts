@@ -2,9 +2,10 @@ import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { dec, type Decimal } from '../billing/decimal.js';
 import { decodeId } from '../global-id.js';
-import { newWebhookSecret } from '../quota/delivery.js';
+import { newWebhookSecret, privateWebhookDestinationsAllowed } from '../quota/delivery.js';
+import { checkWebhookUrl } from '../quota/webhook-url.js';
 import { UserErrorRef, userError, type UserError } from './user-error.js';
-import { inRealm } from './visibility.js';
+import { BILLING_SCOPES, REALM_ADMIN_SCOPES, visibleBilling } from './visibility.js';
 
 const QuotaPeriodEnum = builder.enumType('QuotaPeriod', {
   values: ['DAY', 'MONTH'] as const,
@@ -14,10 +15,10 @@ const QuotaPeriodEnum = builder.enumType('QuotaPeriod', {
 export const QuotaRuleNode = builder.prismaNode('QuotaRule', {
   description:
     "A threshold on a feature's usage per day or month (realm time zone): an absolute quantity or a percentage of the licensed quantity for the period. Crossing it creates one Alert per period.",
-  authScopes: { billingRead: true },
+  authScopes: BILLING_SCOPES,
   id: { field: 'id' },
   nullable: true,
-  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
+  findUnique: (id, ctx) => ({ id, AND: [visibleBilling(ctx)] }),
   fields: (t) => ({
     feature: t.relation('feature'),
     period: t.field({ type: QuotaPeriodEnum, resolve: (r) => r.period }),
@@ -30,10 +31,10 @@ export const QuotaRuleNode = builder.prismaNode('QuotaRule', {
 
 export const AlertNode = builder.prismaNode('Alert', {
   description: 'A quota rule crossed in one period (at most one alert per rule and period).',
-  authScopes: { billingRead: true },
+  authScopes: BILLING_SCOPES,
   id: { field: 'id' },
   nullable: true,
-  findUnique: (id, ctx) => ({ id, AND: [inRealm(ctx)] }),
+  findUnique: (id, ctx) => ({ id, AND: [visibleBilling(ctx)] }),
   fields: (t) => ({
     rule: t.relation('rule'),
     periodStart: t.expose('periodStart', { type: 'DateTime' }),
@@ -60,7 +61,7 @@ builder.prismaObjectField('Realm', 'quotaRules', (t) =>
     cursor: 'id',
     totalCount: true,
     description: 'Quota rules of the realm, oldest first.',
-    authScopes: { billingRead: true },
+    authScopes: BILLING_SCOPES,
     query: () => ({ orderBy: { id: 'asc' } }),
   }),
 );
@@ -70,7 +71,7 @@ builder.prismaObjectField('Realm', 'alerts', (t) =>
     cursor: 'id',
     totalCount: true,
     description: 'Alerts of the realm, newest first.',
-    authScopes: { billingRead: true },
+    authScopes: BILLING_SCOPES,
     query: () => ({ orderBy: { id: 'desc' } }),
   }),
 );
@@ -81,7 +82,10 @@ const CreateQuotaRuleInput = builder.inputType('CreateQuotaRuleInput', {
     period: t.field({ type: QuotaPeriodEnum, required: true }),
     quantity: t.field({ type: 'Decimal', description: 'Absolute threshold. Give this or `percentOfLicense`.' }),
     percentOfLicense: t.field({ type: 'Decimal', description: 'Threshold as a percentage of the licensed quantity for the period (e.g. 80).' }),
-    webhookUrl: t.string({ description: 'http(s) URL the alert is POSTed to, signed with the secret returned once in the payload.' }),
+    webhookUrl: t.string({
+      description:
+        'http(s) URL of a public host the alert is POSTed to, signed with the secret returned once in the payload. No credentials; private, loopback and link-local addresses are refused (INVALID_URL) unless the gateway runs with WEBHOOK_ALLOW_PRIVATE=true.',
+    }),
   }),
 });
 
@@ -117,22 +121,13 @@ async function featureIdOf(ctx: Context, globalId: string): Promise<string | und
   }
 }
 
-function validUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && !!url.hostname && value.length <= 2000;
-  } catch {
-    return false;
-  }
-}
-
 const fits = (value: Decimal, integerDigits: number, scale: number) => value.decimalPlaces() <= scale && value.abs().lessThan(dec(10).pow(integerDigits));
 
 builder.mutationField('createQuotaRule', (t) =>
   t.field({
     type: CreateQuotaRulePayload,
-    description: 'Creates a quota rule on a feature. Needs `keys:manage`.',
-    authScopes: { keysManage: true },
+    description: 'Creates a quota rule on a feature. Needs `keys:manage` on a realm-wide key.',
+    authScopes: REALM_ADMIN_SCOPES,
     args: { input: t.arg({ type: CreateQuotaRuleInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const fail = (field: string[], code: string, message: string): CreatePayload => ({ ruleId: null, webhookSecret: null, userErrors: [userError(field, code, message)] });
@@ -141,7 +136,8 @@ builder.mutationField('createQuotaRule', (t) =>
       const value = dec((input.quantity ?? input.percentOfLicense)!);
       if (!value.greaterThan(0)) return fail(['input', field], 'INVALID_THRESHOLD', 'A threshold must be greater than zero.');
       if (field === 'quantity' ? !fits(value, 21, 9) : !fits(value, 8, 4)) return fail(['input', field], 'INVALID_THRESHOLD', 'The threshold has too many digits.');
-      if (input.webhookUrl != null && !validUrl(input.webhookUrl)) return fail(['input', 'webhookUrl'], 'INVALID_URL', 'A webhook URL is an absolute http(s) URL.');
+      const urlCheck = input.webhookUrl == null ? null : checkWebhookUrl(input.webhookUrl, { allowPrivate: privateWebhookDestinationsAllowed() });
+      if (urlCheck && !urlCheck.ok) return fail(['input', 'webhookUrl'], 'INVALID_URL', urlCheck.reason);
       const featureId = await featureIdOf(ctx, input.featureId);
       if (!featureId) return fail(['input', 'featureId'], 'NOT_FOUND', 'No such feature.');
       if (field === 'percentOfLicense') {
@@ -180,8 +176,8 @@ const DeleteQuotaRulePayload = builder.objectRef<DeletePayload>('DeleteQuotaRule
 builder.mutationField('deleteQuotaRule', (t) =>
   t.field({
     type: DeleteQuotaRulePayload,
-    description: 'Deletes a quota rule and its alerts. Needs `keys:manage`.',
-    authScopes: { keysManage: true },
+    description: 'Deletes a quota rule and its alerts. Needs `keys:manage` on a realm-wide key.',
+    authScopes: REALM_ADMIN_SCOPES,
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
       const notFound: DeletePayload = { deletedQuotaRuleId: null, userErrors: [userError(['id'], 'NOT_FOUND', 'No such quota rule.')] };

@@ -1,6 +1,6 @@
 import { builder } from '../builder.js';
 import { TierEnum } from './enums.js';
-import { visibleApiKeys, visibleApps, visibleDatastreams, visibleWorkspaces } from './visibility.js';
+import { visibleApiKeys, visibleApps, visibleDatastreams, visibleFeatures, visibleProjects, visibleWorkspaces } from './visibility.js';
 
 export const RealmNode = builder.prismaNode('Realm', {
   description: 'An organisation: the unit of isolation, billing and rate limits.',
@@ -38,7 +38,7 @@ export const RealmNode = builder.prismaNode('Realm', {
     projects: t.relatedConnection('projects', {
       cursor: 'id',
       totalCount: true,
-      query: () => ({ orderBy: { id: 'asc' } }),
+      query: (_args, ctx) => ({ where: visibleProjects(ctx), orderBy: { id: 'asc' } }),
     }),
     apps: t.relatedConnection('apps', {
       cursor: 'id',
@@ -48,7 +48,7 @@ export const RealmNode = builder.prismaNode('Realm', {
     features: t.relatedConnection('features', {
       cursor: 'id',
       totalCount: true,
-      query: () => ({ orderBy: { key: 'asc' } }),
+      query: (_args, ctx) => ({ where: visibleFeatures(ctx), orderBy: { key: 'asc' } }),
     }),
     apiKeys: t.relatedConnection('apiKeys', {
       authScopes: { keysManage: true },

@@ -10,6 +10,7 @@ import {
   realmFacts,
   usageLoader,
   type UsageGroup,
+  type UsageParent,
   type UsagePoint,
   type UsageReport,
   type UsageTotal,
@@ -21,7 +22,7 @@ import { ApiKeyNode } from './api-key.js';
 import { DatastreamNode } from './datastream.js';
 import { FeatureUnitEnum } from './enums.js';
 import { FeatureNode } from './feature.js';
-import { visibleApiKeys, visibleApps, visibleDatastreams, visibleWorkspaces } from './visibility.js';
+import { visibleApiKeys, visibleApps, visibleDatastreams, visibleFeatures, visibleProjects, visibleWorkspaces } from './visibility.js';
 import { WorkspaceNode } from './workspace.js';
 
 export const GranularityEnum = builder.enumType('Granularity', {
@@ -68,11 +69,20 @@ export const TimeRangeRef = builder.objectRef<{ from: Date; to: Date }>('TimeRan
 
 type EntityModel = 'workspace' | 'datastream' | 'project' | 'app' | 'apiKey';
 
+const VISIBLE: Record<EntityModel, (ctx: Context) => object> = {
+  workspace: visibleWorkspaces,
+  datastream: visibleDatastreams,
+  project: visibleProjects,
+  app: visibleApps,
+  apiKey: visibleApiKeys,
+};
+
+/** Group values the caller may not see (usage of its subtree attributed to another team's app or key) resolve to null, as `node(id)` would. */
 function entityLoader(ctx: Context, model: EntityModel) {
   return memoize(ctx, `entity:${model}`, () =>
     new DataLoader<string, unknown>(async (ids) => {
       const delegate = ctx.prisma[model] as unknown as { findMany(args: unknown): Promise<{ id: string }[]> };
-      const rows = await delegate.findMany({ where: { id: { in: [...ids] } } });
+      const rows = await delegate.findMany({ where: { id: { in: [...ids] }, AND: [VISIBLE[model](ctx)] } });
       const byId = new Map(rows.map((row) => [row.id, row]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
@@ -80,7 +90,7 @@ function entityLoader(ctx: Context, model: EntityModel) {
 }
 
 const UsageGroupRef = builder.objectRef<UsageGroup>('UsageGroup').implement({
-  description: 'The values of the `groupBy` dimensions for a point; dimensions not grouped by are null.',
+  description: "The values of the `groupBy` dimensions for a point; dimensions not grouped by are null, and so are objects outside the caller's subtree (e.g. another team's app).",
   fields: (t) => ({
     workspace: t.field({ type: WorkspaceNode, nullable: true, resolve: (g, _a, ctx) => (g.workspaceId ? (entityLoader(ctx, 'workspace').load(g.workspaceId) as never) : null) }),
     datastream: t.field({ type: DatastreamNode, nullable: true, resolve: (g, _a, ctx) => (g.datastreamId ? (entityLoader(ctx, 'datastream').load(g.datastreamId) as never) : null) }),
@@ -176,10 +186,10 @@ async function visibleIds(ctx: Context, name: keyof typeof FILTER_TYPES, ids: st
   const where = { id: { in: ids } };
   const select = { id: true } as const;
   const rows: { id: string }[] = await {
-    featureIds: () => ctx.prisma.feature.findMany({ where: { ...where, realmId: ctx.viewer.realmId }, select }),
+    featureIds: () => ctx.prisma.feature.findMany({ where: { ...where, ...visibleFeatures(ctx) }, select }),
     workspaceIds: () => ctx.prisma.workspace.findMany({ where: { ...where, ...visibleWorkspaces(ctx) }, select }),
     datastreamIds: () => ctx.prisma.datastream.findMany({ where: { ...where, ...visibleDatastreams(ctx) }, select }),
-    projectIds: () => ctx.prisma.project.findMany({ where: { ...where, realmId: ctx.viewer.realmId }, select }),
+    projectIds: () => ctx.prisma.project.findMany({ where: { ...where, ...visibleProjects(ctx) }, select }),
     appIds: () => ctx.prisma.app.findMany({ where: { ...where, ...visibleApps(ctx) }, select }),
     apiKeyIds: () => ctx.prisma.apiKey.findMany({ where: { ...where, ...visibleApiKeys(ctx) }, select }),
   }[name]();
@@ -203,7 +213,7 @@ function selectsTotals(info: GraphQLResolveInfo): boolean {
   return info.fieldNodes.some((node) => (node.selectionSet ? visit(node.selectionSet.selections) : false));
 }
 
-async function loadReport(ctx: Context, parentKind: UsageParentKind, parentId: string, args: UsageFieldArgs, info: GraphQLResolveInfo) {
+async function loadReport(ctx: Context, parentKind: UsageParentKind, parent: UsageParent, args: UsageFieldArgs, info: GraphQLResolveInfo) {
   const facts = await realmFacts(ctx);
   const request = resolveUsageRequest(args, {
     now: ctx.now,
@@ -212,7 +222,7 @@ async function loadReport(ctx: Context, parentKind: UsageParentKind, parentId: s
   });
   const { filter, ignored } = await resolveFilter(ctx, args.filter);
   // Totals cost a second aggregation: read only when asked for.
-  return usageLoader(ctx, { parentKind, request, filter, ignored, totals: selectsTotals(info) }).load(parentId);
+  return usageLoader(ctx, { parentKind, request, filter, ignored, totals: selectsTotals(info) }).load(parent);
 }
 
 const usageDescription =
@@ -245,7 +255,11 @@ for (const [model, kind] of simpleParents) {
       description: usageDescription,
       authScopes: { usageRead: true },
       args: usageArgs,
-      resolve: (parent, args, ctx, info) => loadReport(ctx, kind, parent.id, args as UsageFieldArgs, info),
+      // A Feature's or License's report holds one feature, and is as final as that feature.
+      resolve: (parent, args, ctx, info) => {
+        const featureId = kind === 'FEATURE' ? parent.id : kind === 'LICENSE' ? (parent as { featureId: string }).featureId : undefined;
+        return loadReport(ctx, kind, { id: parent.id, featureId }, args as UsageFieldArgs, info);
+      },
     }),
   );
 }
@@ -257,6 +271,6 @@ builder.prismaObjectField('Workspace', 'usage', (t) =>
     authScopes: { usageRead: true },
     args: { ...usageArgs, scope: t.arg({ type: WorkspaceUsageScopeEnum, defaultValue: 'SUBTREE' }) },
     resolve: (parent, args, ctx, info) =>
-      loadReport(ctx, args.scope === 'SELF' ? 'WORKSPACE_SELF' : 'WORKSPACE_SUBTREE', parent.id, args as UsageFieldArgs, info),
+      loadReport(ctx, args.scope === 'SELF' ? 'WORKSPACE_SELF' : 'WORKSPACE_SUBTREE', { id: parent.id }, args as UsageFieldArgs, info),
   }),
 );

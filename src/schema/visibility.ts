@@ -1,31 +1,74 @@
-import type { Context } from '../context.js';
+import type { Viewer } from '../context.js';
 import type { Prisma } from '../generated/prisma/client.js';
 
+/** Whoever asks: a request's context, or anything else that knows the calling key's realm and workspace scope. */
+export interface Caller {
+  viewer: Pick<Viewer, 'realmId' | 'workspaceId'>;
+}
+
 /**
- * What a key may see, as Prisma filters: its own realm, and within it, when the key is scoped to a
- * workspace, that workspace's subtree (one indexed closure lookup at any depth).
+ * The one visibility rule, as Prisma filters: a key sees its own realm, and within it, when the key is
+ * scoped to a workspace, that workspace's subtree (one indexed closure lookup at any depth). Every
+ * path to an object (node(id), relations, usage groups, revisions, exports, ingestion dimensions)
+ * goes through these; what a filter excludes does not exist for the key.
+ *
+ * - Workspaces, datastreams, apps and API keys belong to a workspace: a scoped key sees those of its
+ *   subtree. An app or key without a workspace belongs to the realm as a whole: realm-wide keys only.
+ * - Projects and features are the realm's shared catalog (they have no workspace): every key of the
+ *   realm sees them; usage read through them is still limited to the key's subtree.
+ * - Billing objects (contracts, licenses, credit grants, prices, quota rules, alerts) describe the
+ *   whole realm: realm-wide keys only (`visibleBilling`).
  */
-export function visibleWorkspaces(ctx: Context): Prisma.WorkspaceWhereInput {
-  const { realmId, workspaceId } = ctx.viewer;
+export function visibleWorkspaces(caller: Caller): Prisma.WorkspaceWhereInput {
+  const { realmId, workspaceId } = caller.viewer;
   return workspaceId ? { realmId, ancestors: { some: { ancestorId: workspaceId } } } : { realmId };
 }
 
-export function visibleDatastreams(ctx: Context): Prisma.DatastreamWhereInput {
-  const { realmId, workspaceId } = ctx.viewer;
+export function visibleDatastreams(caller: Caller): Prisma.DatastreamWhereInput {
+  const { realmId, workspaceId } = caller.viewer;
   return workspaceId ? { realmId, workspace: { ancestors: { some: { ancestorId: workspaceId } } } } : { realmId };
 }
 
-/** Apps without a workspace belong to the realm as a whole, so a workspace-scoped key does not see them. */
-export function visibleApps(ctx: Context): Prisma.AppWhereInput {
-  const { realmId, workspaceId } = ctx.viewer;
+export function visibleApps(caller: Caller): Prisma.AppWhereInput {
+  const { realmId, workspaceId } = caller.viewer;
   return workspaceId ? { realmId, workspace: { ancestors: { some: { ancestorId: workspaceId } } } } : { realmId };
 }
 
-export function visibleApiKeys(ctx: Context): Prisma.ApiKeyWhereInput {
-  const { realmId, workspaceId } = ctx.viewer;
+export function visibleApiKeys(caller: Caller): Prisma.ApiKeyWhereInput {
+  const { realmId, workspaceId } = caller.viewer;
   return workspaceId ? { realmId, workspace: { ancestors: { some: { ancestorId: workspaceId } } } } : { realmId };
 }
 
-export function inRealm(ctx: Context): { realmId: string } {
-  return { realmId: ctx.viewer.realmId };
+export function visibleProjects(caller: Caller): Prisma.ProjectWhereInput {
+  return inRealm(caller);
 }
+
+export function visibleFeatures(caller: Caller): Prisma.FeatureWhereInput {
+  return inRealm(caller);
+}
+
+/** Filters no row: what a workspace-scoped key gets for realm-wide (billing) objects. */
+const NOTHING = { id: { in: [] as string[] } };
+
+/** Billing objects with a `realmId` column: the realm's, for a realm-wide key; none for a scoped one. */
+export function visibleBilling(caller: Caller): { realmId: string } | typeof NOTHING {
+  return caller.viewer.workspaceId ? NOTHING : inRealm(caller);
+}
+
+export function visibleLicenses(caller: Caller): Prisma.LicenseWhereInput {
+  return caller.viewer.workspaceId ? NOTHING : { contract: inRealm(caller) };
+}
+
+export function isRealmWide(caller: Caller): boolean {
+  return caller.viewer.workspaceId === null;
+}
+
+export function inRealm(caller: Caller): { realmId: string } {
+  return { realmId: caller.viewer.realmId };
+}
+
+/** Billing reads: `billing:read` on a realm-wide key (`billing:read` first, so that a key lacking it is told so). */
+export const BILLING_SCOPES = { $all: { billingRead: true, realmWide: true } } as const;
+
+/** Mutations of realm-wide state (contracts, credits, prices, quota rules): `keys:manage` on a realm-wide key. */
+export const REALM_ADMIN_SCOPES = { $all: { keysManage: true, realmWide: true } } as const;

@@ -19,18 +19,18 @@ export const WorkspaceNode = builder.prismaNode('Workspace', {
     children: t.relatedConnection('children', {
       cursor: 'id',
       totalCount: true,
-      query: () => ({ orderBy: { id: 'asc' } }),
+      query: (_args, ctx) => ({ where: visibleWorkspaces(ctx), orderBy: { id: 'asc' } }),
     }),
     descendants: t.prismaConnection({
       type: 'Workspace',
       cursor: 'id',
       description: 'Every workspace beneath this one, at any depth (this one excluded), oldest first.',
       totalCount: (parent, _args, ctx) =>
-        ctx.prisma.workspaceClosure.count({ where: { ancestorId: parent.id, depth: { gt: 0 } } }),
+        ctx.prisma.workspace.count({ where: { ancestors: { some: { ancestorId: parent.id, depth: { gt: 0 } } }, AND: [visibleWorkspaces(ctx)] } }),
       resolve: (query, parent, _args, ctx) =>
         ctx.prisma.workspace.findMany({
           ...query,
-          where: { ancestors: { some: { ancestorId: parent.id, depth: { gt: 0 } } } },
+          where: { ancestors: { some: { ancestorId: parent.id, depth: { gt: 0 } } }, AND: [visibleWorkspaces(ctx)] },
           orderBy: { id: 'asc' },
         }),
     }),

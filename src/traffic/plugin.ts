@@ -1,9 +1,9 @@
-import { getOperationAST, type DocumentNode, type ExecutionResult } from 'graphql';
+import type { ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../context.js';
 import { outsideRecording } from '../db/statement-recorder.js';
 import type { TrafficRecorder } from './recorder.js';
-import { endpointName, statusClass } from './status.js';
+import { endpointName, operationNameOf, statusClass } from './status.js';
 
 interface PendingRequest {
   started: number;
@@ -61,15 +61,7 @@ export class RequestTraffic {
       },
       onParams({ request, params }) {
         const record = pending.get(request);
-        if (record && params.operationName) record.operationName = params.operationName;
-      },
-      onParse({ context }) {
-        const record = pending.get((context as { request: Request }).request);
-        if (!record) return;
-        return ({ result }) => {
-          if (!result || result instanceof Error) return;
-          record.operationName ??= getOperationAST(result as DocumentNode, record.operationName)?.name?.value;
-        };
+        if (record) record.operationName = params.operationName ?? operationNameOf(params.query);
       },
       onExecute({ args }) {
         const context = args.contextValue as { request?: Request; viewer?: Viewer };

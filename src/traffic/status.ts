@@ -1,3 +1,4 @@
+import { Lexer, Source, TokenKind } from 'graphql';
 import type { TrafficStatus } from '../generated/prisma/enums.js';
 
 export type { TrafficStatus };
@@ -25,4 +26,35 @@ const MAX_ENDPOINT_LENGTH = 100;
 export function endpointName(operationName: string | null | undefined): string {
   const name = operationName?.trim();
   return name ? name.slice(0, MAX_ENDPOINT_LENGTH) : ANONYMOUS_ENDPOINT;
+}
+
+const OPERATION_KEYWORDS = new Set(['query', 'mutation', 'subscription']);
+/** Enough for fragments written before the operation; a longer prelude counts as "anonymous". */
+const MAX_NAME_SCAN_TOKENS = 2_000;
+
+/**
+ * The name of a document's operation, read with the lexer only: requests refused before their
+ * document is parsed (rate-limited, unauthenticated) still count under their endpoint. Without an
+ * `operationName` parameter a document holds one operation, so the first one at the top level is it.
+ */
+export function operationNameOf(query: string | undefined): string | undefined {
+  if (!query) return undefined;
+  const lexer = new Lexer(new Source(query));
+  let depth = 0;
+  try {
+    for (let token = lexer.advance(), seen = 0; token.kind !== TokenKind.EOF && seen < MAX_NAME_SCAN_TOKENS; token = lexer.advance(), seen++) {
+      if (token.kind === TokenKind.BRACE_L) {
+        if (depth === 0 && seen === 0) return undefined;
+        depth++;
+      } else if (token.kind === TokenKind.BRACE_R) {
+        depth--;
+      } else if (depth === 0 && token.kind === TokenKind.NAME && OPERATION_KEYWORDS.has(token.value)) {
+        const next = lexer.advance();
+        return next.kind === TokenKind.NAME ? next.value : undefined;
+      }
+    }
+  } catch {
+    // A syntax error: the request fails as such and counts as "anonymous".
+  }
+  return undefined;
 }

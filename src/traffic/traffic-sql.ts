@@ -1,4 +1,4 @@
-import { hasFractionalHourOffset } from '../usage/time.js';
+import { bucketStartsOf, hasFractionalHourOffset } from '../usage/time.js';
 import type { TrafficQuery } from './traffic-request.js';
 
 export type TrafficRowKind = 'summary' | 'series' | 'endpoint' | 'status' | 'key';
@@ -39,11 +39,14 @@ const iso = (expr: string) => `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T
  */
 export function buildTrafficSql(input: TrafficSqlInput): { sql: string; params: unknown[] } {
   const params: unknown[] = [input.apiKeyIds, input.range.from.toISOString(), input.range.to.toISOString(), input.recentSince.toISOString()];
-  const zone = () => {
-    if (params.length === 4) params.push(input.timeZone);
-    return '$5::text';
+  let zoneParam: string | undefined;
+  const zone = () => (zoneParam ??= `$${params.push(input.timeZone)}::text`);
+  // Day, week and month starts come from `bucketStartsOf`, as for usage reports: PostgreSQL's
+  // date_trunc in a zone picks the later of two local midnights (America/Havana, 1 November 2026).
+  const local = (granularity: 'DAY' | 'WEEK' | 'MONTH') => {
+    const starts = `$${params.push(bucketStartsOf(input.range, granularity, input.timeZone).map((d) => d.toISOString()))}::timestamptz[]`;
+    return `(${starts})[width_bucket(t.minute, ${starts})]`;
   };
-  const local = (unit: string) => `(date_trunc('${unit}', t.minute AT TIME ZONE ${zone()}) AT TIME ZONE ${zone()})`;
   const bucket = {
     MINUTE: () => 't.minute',
     // Zones off whole hours (India, Nepal) have local hours starting at :30 or :45 UTC.
@@ -51,9 +54,9 @@ export function buildTrafficSql(input: TrafficSqlInput): { sql: string; params: 
       hasFractionalHourOffset(input.timeZone, input.range)
         ? `(t.minute - make_interval(mins => extract(minute FROM t.minute AT TIME ZONE ${zone()})::int))`
         : `(date_trunc('hour', t.minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`,
-    DAY: () => local('day'),
-    WEEK: () => local('week'),
-    MONTH: () => local('month'),
+    DAY: () => local('DAY'),
+    WEEK: () => local('WEEK'),
+    MONTH: () => local('MONTH'),
   }[input.granularity]();
 
   // Endpoint and status totals are cheap and feed the recommendations, so they are always computed.

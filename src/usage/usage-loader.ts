@@ -95,96 +95,132 @@ function compareGroups(a: UsageGroup, b: UsageGroup): number {
   return 0;
 }
 
+/** The node a `usage` field hangs off; a Feature or License also names the one feature it reports. */
+export interface UsageParent {
+  id: string;
+  featureId?: string;
+}
+
 /**
  * Every `usage` field with the same arguments and parent kind in a request shares one loader, so
  * fifty workspaces asking the same question are answered by one statement.
  */
-export function usageLoader(ctx: Context, key: UsageLoadKey): DataLoader<string, UsageReport> {
+export function usageLoader(ctx: Context, key: UsageLoadKey): DataLoader<UsageParent, UsageReport, string> {
   const cacheKey = `usage:${JSON.stringify(key)}`;
-  return memoize(ctx, cacheKey, () => new DataLoader<string, UsageReport>((parentIds) => loadUsage(ctx, key, cacheKey, parentIds)));
+  return memoize(
+    ctx,
+    cacheKey,
+    () => new DataLoader<UsageParent, UsageReport, string>((parents) => loadUsage(ctx, key, cacheKey, parents), { cacheKeyFn: (parent) => parent.id }),
+  );
 }
 
-async function loadUsage(ctx: Context, key: UsageLoadKey, reportKey: string, parentIds: readonly string[]): Promise<UsageReport[]> {
+/** Filter lists that match nothing: given empty, or every id in them ignored. */
+function emptyFilterLists(filter: UsageFilterIds): string[] {
+  return Object.entries(filter)
+    .filter(([, values]) => Array.isArray(values) && values.length === 0)
+    .map(([name]) => name);
+}
+
+async function loadUsage(ctx: Context, key: UsageLoadKey, cacheKey: string, parents: readonly UsageParent[]): Promise<UsageReport[]> {
   const facts = await realmFacts(ctx);
-  const featuresInScope = key.filter.featureIds
+  const emptyLists = emptyFilterLists(key.filter);
+  const inFilter = key.filter.featureIds
     ? key.filter.featureIds.map((id) => facts.features.get(id)).filter((f): f is Feature => !!f)
     : [...facts.features.values()];
   const watermarks = new Map([...facts.features.values()].map((f) => [f.id, featureWatermark(f, ctx.now)]));
-  const finalizedThrough = featuresInScope.length
-    ? new Date(Math.min(...featuresInScope.map((f) => watermarks.get(f.id)!.getTime())))
-    : null;
-  const request = finalizedThrough ? capAtWatermark(key.request, finalizedThrough) : key.request;
-  const warnings = [...request.warnings, ...key.ignored.map((id) => `Ignored filter id ${id}: it does not exist or is outside this key's scope.`)];
+  const baseWarnings = [
+    ...key.ignored.map((id) => `Ignored filter id ${id}: it does not exist or is outside this key's scope.`),
+    ...emptyLists.map((name) => `\`filter.${name}\` matches nothing (it is empty, or every id in it was ignored): the report is empty.`),
+  ];
 
-  const query: Omit<UsageQuery, 'parentIds'> = {
-    parentKind: key.parentKind,
-    realmId: ctx.viewer.realmId,
-    scopeWorkspaceId: ctx.viewer.workspaceId,
-    range: request.range,
-    granularity: request.granularity,
-    timeZone: request.timeZone,
-    filter: key.filter,
-    groupBy: request.groupBy,
-    features: featuresInScope.map((f) => ({ id: f.id, aggregation: f.aggregation })),
-    totals: key.totals,
-  };
-  let rows: UsageRow[] = [];
-  if (request.range.from < request.range.to) {
-    const { sql, params } = buildUsageSql({ ...query, parentIds: [...parentIds] });
-    rows = await ctx.prisma.$queryRawUnsafe<UsageRow[]>(sql, ...params);
+  // A report's finality is that of the features in it: a Feature's or License's own feature, else the filter's.
+  const planned = parents.map((parent) => {
+    const features = parent.featureId ? inFilter.filter((f) => f.id === parent.featureId) : inFilter;
+    const finalizedThrough = features.length ? new Date(Math.min(...features.map((f) => watermarks.get(f.id)!.getTime()))) : null;
+    const request = finalizedThrough ? capAtWatermark(key.request, finalizedThrough) : key.request;
+    return { parent, features, finalizedThrough, request };
+  });
+
+  // Parents whose reports cover the same range are read by one statement (finalizedOnly can end them apart).
+  const batches = new Map<number, typeof planned>();
+  for (const plan of planned) {
+    const batch = batches.get(plan.request.range.to.getTime()) ?? [];
+    batch.push(plan);
+    batches.set(plan.request.range.to.getTime(), batch);
   }
+  const reports = new Map<string, UsageReport>();
+  // Features in key order, ranked once: reports can hold tens of thousands of points.
+  const rank = new Map([...facts.features.values()].sort((a, b) => a.key.localeCompare(b.key)).map((f, i) => [f.id, i]));
+  const byFeature = (a: { feature: Feature }, b: { feature: Feature }) => rank.get(a.feature.id)! - rank.get(b.feature.id)!;
 
-  const reports = new Map(
-    parentIds.map((id) => [
-      id,
-      {
+  for (const [rangeEnd, batch] of batches) {
+    const request = batch[0]!.request;
+    const features = [...new Map(batch.flatMap((plan) => plan.features).map((f) => [f.id, f])).values()];
+    const reportKey = batches.size > 1 ? `${cacheKey}:${rangeEnd}` : cacheKey;
+    const query: Omit<UsageQuery, 'parentIds'> = {
+      parentKind: key.parentKind,
+      realmId: ctx.viewer.realmId,
+      scopeWorkspaceId: ctx.viewer.workspaceId,
+      range: request.range,
+      granularity: request.granularity,
+      timeZone: request.timeZone,
+      filter: key.filter,
+      groupBy: request.groupBy,
+      features: features.map((f) => ({ id: f.id, aggregation: f.aggregation })),
+      totals: key.totals,
+    };
+    let rows: UsageRow[] = [];
+    if (features.length && !emptyLists.length && request.range.from < request.range.to) {
+      const { sql, params } = buildUsageSql({ ...query, parentIds: batch.map((plan) => plan.parent.id) });
+      rows = await ctx.prisma.$queryRawUnsafe<UsageRow[]>(sql, ...params);
+    }
+
+    for (const plan of batch) {
+      reports.set(plan.parent.id, {
         range: request.range,
         granularity: request.granularity,
         timeZone: request.timeZone,
         approximate: request.approximate,
-        finalizedThrough,
-        warnings,
-        points: [] as UsagePoint[],
-        totals: [] as UsageTotal[],
-      } satisfies UsageReport,
-    ]),
-  );
-  const ends = bucketEnds(request);
-  // Points of one bucket share their start; ungrouped reports share one (empty) group.
-  const starts = new Map<string, Date>();
-  const sharedGroup = request.groupBy.length ? null : dimensionValuesOf({});
-  for (const row of rows) {
-    const report = reports.get(row.parent);
-    const feature = facts.features.get(row.feature);
-    if (!report || !feature) continue;
-    const quantity = new Prisma.Decimal(row.quantity);
-    if (row.kind === 'total') {
-      report.totals.push({ feature, quantity, group: dimensionValuesOf(row) });
-      continue;
+        finalizedThrough: plan.finalizedThrough,
+        warnings: [...plan.request.warnings, ...baseWarnings],
+        points: [],
+        totals: [],
+      });
     }
-    let bucketStart = starts.get(row.bucket!);
-    if (!bucketStart) starts.set(row.bucket!, (bucketStart = new Date(row.bucket!)));
-    const start = bucketStart < request.range.from ? request.range.from : bucketStart;
-    const end = ends(bucketStart);
-    report.points.push({
-      start,
-      end,
-      feature,
-      quantity,
-      group: sharedGroup ?? dimensionValuesOf(row),
-      isFinal: end <= watermarks.get(feature.id)!,
-      origin: { reportKey, query, parentId: row.parent, bucket: row.bucket! },
-    });
-    if (request.granularity === 'SUMMARIZED') report.totals.push({ feature, quantity, group: dimensionValuesOf(row) });
+    const ends = bucketEnds(request);
+    // Points of one bucket share their start; ungrouped reports share one (empty) group.
+    const starts = new Map<string, Date>();
+    const sharedGroup = request.groupBy.length ? null : dimensionValuesOf({});
+    for (const row of rows) {
+      const report = reports.get(row.parent);
+      const feature = facts.features.get(row.feature);
+      if (!report || !feature) continue;
+      const quantity = new Prisma.Decimal(row.quantity);
+      if (row.kind === 'total') {
+        report.totals.push({ feature, quantity, group: dimensionValuesOf(row) });
+        continue;
+      }
+      let bucketStart = starts.get(row.bucket!);
+      if (!bucketStart) starts.set(row.bucket!, (bucketStart = new Date(row.bucket!)));
+      const start = bucketStart < request.range.from ? request.range.from : bucketStart;
+      const end = ends(bucketStart);
+      report.points.push({
+        start,
+        end,
+        feature,
+        quantity,
+        group: sharedGroup ?? dimensionValuesOf(row),
+        isFinal: end <= watermarks.get(feature.id)!,
+        origin: { reportKey, query, parentId: row.parent, bucket: row.bucket! },
+      });
+      if (request.granularity === 'SUMMARIZED') report.totals.push({ feature, quantity, group: dimensionValuesOf(row) });
+    }
   }
-  // Features in key order, ranked once: reports can hold tens of thousands of points.
-  const rank = new Map([...facts.features.values()].sort((a, b) => a.key.localeCompare(b.key)).map((f, i) => [f.id, i]));
-  const byFeature = (a: { feature: Feature }, b: { feature: Feature }) => rank.get(a.feature.id)! - rank.get(b.feature.id)!;
   for (const report of reports.values()) {
     report.points.sort((a, b) => byFeature(a, b) || compareGroups(a.group, b.group) || a.start.getTime() - b.start.getTime());
     report.totals.sort((a, b) => byFeature(a, b) || compareGroups(a.group, b.group));
   }
-  return parentIds.map((id) => reports.get(id)!);
+  return parents.map((parent) => reports.get(parent.id)!);
 }
 
 /** The end of the bucket starting at `start`, clipped to the range. */

@@ -1,6 +1,6 @@
 import type { DimensionValues } from './dimension-key.js';
 import type { Aggregation } from '../generated/prisma/enums.js';
-import type { Granularity, TimeRange } from './time.js';
+import { bucketStartsOf, type Granularity, type TimeRange } from './time.js';
 
 /** What a `usage` field is read for: the parent nodes it hangs off. */
 export type UsageParentKind =
@@ -119,8 +119,7 @@ export function usageSqlParts(query: UsageQuery, p: Params) {
   const realm = p.add(query.realmId, 'uuid');
   const from = p.add(query.range.from.toISOString(), 'timestamptz');
   const to = p.add(query.range.to.toISOString(), 'timestamptz');
-  let zoneParam: string | undefined;
-  const zone = () => (zoneParam ??= p.add(query.timeZone, 'text'));
+  let startsParam: string | undefined;
 
   const dimensionSelect = (t: string) =>
     DIMENSIONS.map((d) => `${query.groupBy.includes(d) ? `${t}."${DIMENSION_COLUMN[d]}"` : 'NULL'} AS "${DIMENSION_COLUMN[d]}"`).join(', ');
@@ -163,12 +162,19 @@ export function usageSqlParts(query: UsageQuery, p: Params) {
         return `${from}`;
       case 'HOUR':
         return hour;
-      default:
-        return `(date_trunc('${query.granularity.toLowerCase()}', ${hour} AT TIME ZONE ${zone()}) AT TIME ZONE ${zone()})`;
+      default: {
+        // The buckets' starts come from \`bucketStartsOf\`, so SQL and TypeScript agree on every
+        // zone's days (PostgreSQL's date_trunc in a zone picks the later of two local midnights).
+        const starts = (startsParam ??= p.add(
+          bucketStartsOf(query.range, query.granularity, query.timeZone).map((d) => d.toISOString()),
+          'timestamptz[]',
+        ));
+        return `(${starts})[width_bucket(${hour}, ${starts})]`;
+      }
     }
   };
   const iso = (expr: string) => `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
-  return { parents, realm, from, to, zone, dimensionSelect, dimensionNames, dimensionOutput, filters, bucket, iso };
+  return { parents, realm, from, to, dimensionSelect, dimensionNames, dimensionOutput, filters, bucket, iso };
 }
 
 /**
@@ -242,7 +248,13 @@ GROUP BY ${groupBy}`);
   }
   const unique = ofKind(['UNIQUE_COUNT']);
   if (unique.length) parts.push(directPart('UsageUniqueKey', 'k', 'COUNT(DISTINCT k."key")', unique));
-  // No feature to read: a statement with the right columns and no rows keeps callers simple.
-  if (!parts.length) parts.push(`SELECT 'point' AS kind, NULL::text AS parent, NULL::text AS feature, NULL::text AS bucket, ${grouped.map((d) => `NULL::text AS "${DIMENSION_COLUMN[d]}"`).join(', ')}${grouped.length ? ', ' : ''}NULL::text AS quantity WHERE FALSE`);
+  // No feature to read: a statement with the right columns and no rows (and no parameters: the
+  // drivers refuse parameters a statement does not use) keeps callers simple.
+  if (!parts.length) {
+    return {
+      sql: `/* usage */\nSELECT 'point' AS kind, NULL::text AS parent, NULL::text AS feature, NULL::text AS bucket, ${grouped.map((d) => `NULL::text AS "${DIMENSION_COLUMN[d]}"`).join(', ')}${grouped.length ? ', ' : ''}NULL::text AS quantity WHERE FALSE`,
+      params: [],
+    };
+  }
   return { sql: `/* usage */\n${parts.join('\nUNION ALL\n')}`, params: p.values };
 }

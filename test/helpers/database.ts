@@ -1,5 +1,7 @@
+import { inject } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import type { DatabaseTarget } from '../../src/db/adapters.js';
+import { readPGliteTemplate } from '../../src/db/pglite-template.js';
 import { createScratchDatabase } from '../../src/db/scratch-database.js';
 
 export type TestDatabaseKind = 'pglite' | 'postgres';
@@ -20,15 +22,21 @@ function adminUrl(): string {
   return url;
 }
 
-/** A fresh, migrated database of this run's kind, owned by one test file. */
+/**
+ * A fresh, migrated database of this run's kind, owned by one test file: a copy of the run's
+ * migrated template (test/global-setup.ts), or migrated here when there is none.
+ */
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (testDatabaseKind() === 'pglite') {
-    const db = await openDatabase({ kind: 'pglite', dir: 'memory://' });
+    const templateFile = inject('pgliteTemplate');
+    const template = templateFile ? readPGliteTemplate(templateFile) : undefined;
+    const db = await openDatabase({ kind: 'pglite', dir: 'memory://' }, template ? { pgliteTemplate: template } : {});
     return { ...db, destroy: () => db.close() };
   }
-  const scratch = await createScratchDatabase(adminUrl());
+  const template = inject('postgresTemplate');
+  const scratch = await createScratchDatabase(adminUrl(), 'ugw_test', template);
   const target: DatabaseTarget = { kind: 'postgres', url: scratch.url };
-  const db = await openDatabase(target);
+  const db = await openDatabase(target, { migrate: !template });
   return {
     ...db,
     async destroy() {

@@ -20,7 +20,20 @@ export function freePort(): Promise<number> {
 }
 
 /** Settings the test runner's environment might carry and the server would read. */
-const SERVER_VARIABLES = ['DATABASE_URL', 'PGLITE_DIR', 'PORT', 'HOST', 'EXPOSE_QUERY_STATS', 'LOG_LEVEL', 'SEED_DEMO', 'REDIS_URL'];
+const SERVER_VARIABLES = [
+  'DATABASE_URL',
+  'PGLITE_DIR',
+  'PORT',
+  'HOST',
+  'EXPOSE_QUERY_STATS',
+  'LOG_LEVEL',
+  'SEED_DEMO',
+  'REDIS_URL',
+  'GRAPHIQL',
+  'GRAPHQL_INTROSPECTION',
+  'GRAPHQL_MAX_BODY_BYTES',
+  'METRICS_TOKEN',
+];
 
 export interface ServerProcess {
   child: ChildProcess;

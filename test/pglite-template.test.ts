@@ -1,0 +1,70 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../src/db/database.js';
+import { isFreshPGliteDir, pgliteTemplatePath, readPGliteTemplate } from '../src/db/pglite-template.js';
+import { readMigrationsList } from '../src/db/schema-engine.js';
+import { testDatabaseKind } from './helpers/database.js';
+
+/** Tables, columns, indexes and constraints of the public schema, as text. */
+async function catalog(db: Database): Promise<unknown[]> {
+  return db.prisma.$queryRawUnsafe(
+    `SELECT * FROM (SELECT 'column' AS kind, table_name || '.' || column_name AS name, data_type || coalesce(column_default, '') || is_nullable AS def
+       FROM information_schema.columns WHERE table_schema = 'public'
+     UNION ALL SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
+     UNION ALL SELECT 'constraint', conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+     ) AS c ORDER BY kind, name COLLATE "C", def COLLATE "C"`,
+  );
+}
+
+async function appliedMigrations(db: Database): Promise<string[]> {
+  const rows = await db.prisma.$queryRawUnsafe<{ name: string }[]>(
+    `SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY 1`,
+  );
+  return rows.map((row) => row.name);
+}
+
+describe.runIf(testDatabaseKind() === 'pglite')('the migrated PGlite template', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+  it('is built for the current migrations (the global setup built it)', () => {
+    expect(path.basename(pgliteTemplatePath())).toMatch(/^pglite-migrated-[0-9a-f]{16}\.tar$/);
+    expect(readPGliteTemplate()).toBeDefined();
+  });
+
+  it('gives the same schema and migration history as initdb plus the migrations', async () => {
+    const fromTemplate = await openDatabase({ kind: 'pglite', dir: 'memory://' }, { pgliteTemplate: readPGliteTemplate()! });
+    const migrated = await openDatabase({ kind: 'pglite', dir: 'memory://' }, { pgliteTemplate: null });
+    try {
+      const names = readMigrationsList().migrationDirectories.map((m) => m.path);
+      expect(await appliedMigrations(fromTemplate)).toEqual(names);
+      expect(await appliedMigrations(migrated)).toEqual(names);
+      expect(await catalog(fromTemplate)).toEqual(await catalog(migrated));
+    } finally {
+      await fromTemplate.close();
+      await migrated.close();
+    }
+    // initdb and six migrations in WebAssembly: ≈ 12 s on an idle machine, minutes on a busy one.
+  }, 600_000);
+
+  it('starts a new directory from it, which keeps its data across restarts', async () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'ugw-template-')), 'db');
+    dirs.push(path.dirname(dir));
+    expect(isFreshPGliteDir(dir)).toBe(true);
+    let reported: string[] = [];
+    const first = await openDatabase({ kind: 'pglite', dir }, { onMigrated: (applied) => (reported = applied) });
+    expect(reported).toEqual(readMigrationsList().migrationDirectories.map((m) => m.path));
+    await first.prisma.realm.create({ data: { name: 'Kept', slug: 'kept' } });
+    await first.close();
+    expect(isFreshPGliteDir(dir)).toBe(false);
+    const again = await openDatabase({ kind: 'pglite', dir }, { onMigrated: (applied) => (reported = applied) });
+    try {
+      expect(reported).toEqual([]);
+      expect(await again.prisma.realm.findMany({ select: { slug: true } })).toEqual([{ slug: 'kept' }]);
+    } finally {
+      await again.close();
+    }
+  }, 120_000);
+});
