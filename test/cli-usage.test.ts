@@ -4,11 +4,13 @@ import { useUsageExportEndpoints } from '../src/exports/http.js';
 import { encodeId } from '../src/global-id.js';
 import { createApp } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { runCliInProcess } from './helpers/cli-in-process.js';
 import { createUsageRealm, insertUsage } from './helpers/usage-fixture.js';
 import { listenOnFreePort, runCli } from './server/server-process.js';
 
-// A real listening gateway (node:http + the app with the export endpoints) and the real CLI
-// (bin/usage-gateway) as a child process.
+// A real listening gateway (node:http + the app with the export endpoints) and the CLI's main run
+// in this process (test/helpers/cli-in-process.ts); `--help on every command` spawns the real
+// bin/usage-gateway, as test/cli.test.ts does throughout.
 
 const SALES = 'Sales, "EMEA"';
 const LONG = 'leaf with a very long name that goes on and on';
@@ -21,7 +23,8 @@ let url: string;
 let day: string;
 let month: string;
 
-const cli = (args: string[], key: string | null = realm.admin.key) => runCli(args, { USAGE_GATEWAY_URL: url, USAGE_GATEWAY_KEY: key ?? undefined });
+const cli = (args: string[], key: string | null = realm.admin.key) => runCliInProcess(args, { USAGE_GATEWAY_URL: url, USAGE_GATEWAY_KEY: key ?? undefined });
+const spawnedCli = (args: string[], key: string | null = realm.admin.key) => runCli(args, { USAGE_GATEWAY_URL: url, USAGE_GATEWAY_KEY: key ?? undefined });
 
 function previousMonth(yyyyMm: string): string {
   const [y, m] = yyyyMm.split('-').map(Number) as [number, number];
@@ -297,7 +300,7 @@ describe('keys:create, keys:list, keys:revoke', () => {
 
   it('--help on every command', async () => {
     for (const command of ['usage:monthly', 'usage:daily', 'keys:create', 'keys:list', 'keys:revoke']) {
-      const run = await cli([command, '--help'], null);
+      const run = await spawnedCli([command, '--help'], null);
       expect(run.code).toBe(0);
       expect(run.stdout).toMatch(new RegExp(`^Usage: usage-gateway ${command}`));
     }

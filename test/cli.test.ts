@@ -7,10 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useIngestEndpoint } from '../src/ingest/http.js';
 import { createApp } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { runCliInProcess } from './helpers/cli-in-process.js';
 import { createUsageRealm } from './helpers/usage-fixture.js';
 import { freePort, listenOnFreePort, projectRoot, runCli, type CliRun } from './server/server-process.js';
 
-// A real listening gateway (node:http + the app) and the real CLI (bin/usage-gateway) as a child process.
+// A real listening gateway (node:http + the app) and the real CLI (bin/usage-gateway) as a child
+// process for what only the executable shows (help and version, exit codes, symlinks, a terminal);
+// the commands' behaviour runs the same `main` in this process (test/helpers/cli-in-process.ts).
 
 
 let db: TestDatabase;
@@ -21,6 +24,8 @@ let dir: string;
 
 /** Runs the CLI with only the environment variables given here. */
 const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, env);
+/** The same, with the CLI's `main` run in this process. */
+const cliInProcess = (args: string[], env: Record<string, string> = {}) => runCliInProcess(args, env);
 
 function writeEvents(name: string, lines: string[]): string {
   const file = path.join(dir, name);
@@ -65,7 +70,7 @@ describe('usage-gateway CLI', () => {
 
   it('streams a file to the gateway, prints the counts and the rejected lines', async () => {
     const file = writeEvents('events.ndjson', [event('cli-1', '2'), '{broken', event('cli-2'), event('cli-3', '-1'), event('cli-4', '0.5')]);
-    const run = await cli(['ingest', file, '--url', url], { USAGE_GATEWAY_KEY: realm.admin.key });
+    const run = await cliInProcess(['ingest', file, '--url', url], { USAGE_GATEWAY_KEY: realm.admin.key });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^accepted\s+3$/m);
@@ -81,19 +86,19 @@ describe('usage-gateway CLI', () => {
     expect(hourly._sum.quantity?.toString()).toBe('3.5');
 
     // Again, with --key and --json: nothing new, all duplicates.
-    const again = await cli(['ingest', file, '--url', url, '--key', realm.admin.key, '--json']);
+    const again = await cliInProcess(['ingest', file, '--url', url, '--key', realm.admin.key, '--json']);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ accepted: 0, duplicates: 3, rejected: 2, lines: 5 });
   });
 
   it('exits 1 with the server\'s message for a bad key or a key without usage:write', async () => {
     const file = writeEvents('one.ndjson', [event('never')]);
-    const bad = await cli(['ingest', file], { USAGE_GATEWAY_URL: url, USAGE_GATEWAY_KEY: 'ugw_00000000_AAAAAAAAAAAAAAAAAAAAAAAA' });
+    const bad = await cliInProcess(['ingest', file], { USAGE_GATEWAY_URL: url, USAGE_GATEWAY_KEY: 'ugw_00000000_AAAAAAAAAAAAAAAAAAAAAAAA' });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^error: the gateway answered 401 Unauthorized: A valid API key is required/);
     expect(bad.stdout).toBe('');
 
-    const readOnly = await cli(['ingest', file], { USAGE_GATEWAY_URL: url, USAGE_GATEWAY_KEY: realm.scoped.key });
+    const readOnly = await cliInProcess(['ingest', file], { USAGE_GATEWAY_URL: url, USAGE_GATEWAY_KEY: realm.scoped.key });
     expect(readOnly.code).toBe(1);
     expect(readOnly.stderr).toMatch(/^error: the gateway answered 403 Forbidden: .*usage:write/);
     expect(await db.prisma.usageEvent.count({ where: { idempotencyKey: 'never' } })).toBe(0);
@@ -101,22 +106,22 @@ describe('usage-gateway CLI', () => {
 
   it('exits with a clear line: 2 for wrong input (no key, an empty file), 1 when a file or the gateway cannot be reached', async () => {
     const file = writeEvents('two.ndjson', [event('nobody')]);
-    const noKey = await cli(['ingest', file, '--url', url]);
+    const noKey = await cliInProcess(['ingest', file, '--url', url]);
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toMatch(/^error: no API key: pass --key <key> or set USAGE_GATEWAY_KEY/);
 
-    const noFile = await cli(['ingest', path.join(dir, 'missing.ndjson'), '--url', url, '--key', realm.admin.key]);
+    const noFile = await cliInProcess(['ingest', path.join(dir, 'missing.ndjson'), '--url', url, '--key', realm.admin.key]);
     expect(noFile.code).toBe(1);
     expect(noFile.stderr).toMatch(/^error: cannot read .*missing\.ndjson: no such file/);
 
     const emptyFile = path.join(dir, 'empty.ndjson');
     writeFileSync(emptyFile, '');
-    const empty = await cli(['ingest', emptyFile, '--url', url, '--key', realm.admin.key]);
+    const empty = await cliInProcess(['ingest', emptyFile, '--url', url, '--key', realm.admin.key]);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/^error: the gateway answered 400 Bad Request: The body is empty/);
 
     const closedPort = await freePort();
-    const noGateway = await cli(['ingest', file, '--url', `http://127.0.0.1:${closedPort}`, '--key', realm.admin.key]);
+    const noGateway = await cliInProcess(['ingest', file, '--url', `http://127.0.0.1:${closedPort}`, '--key', realm.admin.key]);
     expect(noGateway.code).toBe(1);
     expect(noGateway.stderr).toMatch(/^error: cannot connect to the gateway at http:\/\/127\.0\.0\.1:\d+ \(connection refused\)/);
   });
@@ -133,25 +138,25 @@ describe('usage-gateway CLI', () => {
 
   it('--help documents every exit code on every command, and they are the codes the CLI uses', async () => {
     const commands = [[], ['ingest'], ['usage:monthly'], ['usage:daily'], ['keys:create'], ['keys:list'], ['keys:revoke']];
-    for (const help of await Promise.all(commands.map((command) => cli([...command, '--help'])))) {
+    for (const help of await Promise.all(commands.map((command) => cliInProcess([...command, '--help'])))) {
       expect(help.code).toBe(0);
       expect(help.stdout.replace(/\s+/g, ' ')).toContain('Exit codes: 0 success; 1 an error');
       expect(help.stdout.replace(/\s+/g, ' ')).toContain('2 a wrong command line');
       expect(help.stdout).toMatch(/--json/);
     }
-    const unknownOption = await cli(['usage:monthly', '--bogus']);
+    const unknownOption = await cliInProcess(['usage:monthly', '--bogus']);
     expect(unknownOption.code).toBe(2);
-    const unknownCommand = await cli(['usage:yearly']);
+    const unknownCommand = await cliInProcess(['usage:yearly']);
     expect(unknownCommand.code).toBe(2);
   }, 180_000);
 
   it("the example of ingest --help runs as written: events timestamped now are accepted, not TOO_LATE", async () => {
-    const help = await cli(['ingest', '--help']);
+    const help = await cliInProcess(['ingest', '--help']);
     expect(help.stdout).not.toMatch(/"timestamp":"\d{4}-/);
     const example = help.stdout.split('\n').find((line) => line.trim().startsWith('printf '))!.trim();
     const made = spawnSync('bash', ['-c', example], { cwd: dir, encoding: 'utf8' });
     expect(made.status).toBe(0);
-    const run = await cli(['ingest', path.join(dir, 'events.ndjson'), '--url', url, '--json'], { USAGE_GATEWAY_KEY: realm.admin.key });
+    const run = await cliInProcess(['ingest', path.join(dir, 'events.ndjson'), '--url', url, '--json'], { USAGE_GATEWAY_KEY: realm.admin.key });
     expect(run.code).toBe(0);
     // The example's feature key is the demo's; this realm calls it "tx": the line is rejected as UNKNOWN_FEATURE, not TOO_LATE.
     expect(JSON.parse(run.stdout).errors.map((e: { code: string }) => e.code)).toEqual(['UNKNOWN_FEATURE']);
@@ -195,7 +200,7 @@ describe('usage-gateway CLI', () => {
         ['team over JSON', ['usage:daily', '--team', 'left', '--url', json]],
         ['ingest over JSON', ['ingest', file, '--url', json]],
       ];
-      const runs = await Promise.all(cases.map(async ([what, args]): Promise<[string, CliRun]> => [what, await cli(args, env)]));
+      const runs = await Promise.all(cases.map(async ([what, args]): Promise<[string, CliRun]> => [what, await cliInProcess(args, env)]));
       for (const [what, run] of runs) {
         expect(run.code, what).toBe(1);
         expect(run.stdout, what).toBe('');

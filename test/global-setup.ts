@@ -3,6 +3,10 @@
  * copied from (a PGlite data-directory tarball; a PostgreSQL template database), instead of each
  * file running initdb and the migrations. See test/helpers/database.ts.
  */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { migrateDatabase } from '../src/db/database.js';
 import { buildPGliteTemplate } from '../src/db/pglite-template.js';
@@ -14,14 +18,30 @@ declare module 'vitest' {
     pgliteTemplate: string | undefined;
     /** The migrated PostgreSQL database of this run, next to TEST_DATABASE_URL's. */
     postgresTemplate: string | undefined;
+    /**
+     * Where test/seed.test.ts on PGlite leaves the checksums of its seeded demo, for the same file
+     * on PostgreSQL to compare with instead of seeding a PGlite again; undefined on PostgreSQL when
+     * the pglite project is not part of the run.
+     */
+    pgliteSeedChecksums: string | undefined;
   }
 }
 
+// The main process runs every project's global setup: one file name per run, shared by both.
+process.env.UGW_TEST_RUN_ID ??= randomBytes(6).toString('hex');
+const seedChecksumsFile = path.join(tmpdir(), `ugw-seed-checksums-${process.env.UGW_TEST_RUN_ID}.json`);
+const removeSeedChecksums = async () => {
+  for (const suffix of ['', '.started', '.partial']) rmSync(seedChecksumsFile + suffix, { force: true });
+};
+
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
   if (project.config.env?.TEST_DB !== 'postgres') {
+    project.provide('pgliteSeedChecksums', seedChecksumsFile);
     project.provide('pgliteTemplate', await buildPGliteTemplate());
-    return;
+    return removeSeedChecksums;
   }
+  const pgliteRuns = project.vitest.projects.some((other) => other.config.env?.TEST_DB === 'pglite');
+  project.provide('pgliteSeedChecksums', pgliteRuns ? seedChecksumsFile : undefined);
   const adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) throw new Error('TEST_DATABASE_URL is required for the postgres test project');
   const template = await createScratchDatabase(adminUrl, 'ugw_template');
@@ -32,5 +52,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     throw error;
   }
   project.provide('postgresTemplate', template.name);
-  return () => template.drop();
+  return async () => {
+    await removeSeedChecksums();
+    await template.drop();
+  };
 }

@@ -65,7 +65,8 @@ describe.runIf(testDatabaseKind() === 'pglite')('schema.prisma and prisma/migrat
   });
 });
 
-describe('the prisma CLI works offline through the wasm schema engine', () => {
+// Each test spawns the Prisma CLI once or twice; `migrate dev` alone takes a minute on a busy 2-core machine.
+describe('the prisma CLI works offline through the wasm schema engine', { timeout: 180_000 }, () => {
   it.runIf(testDatabaseKind() === 'pglite')('`migrate diff` finds no difference between the migrations and the schema', async () => {
     const result = await prisma(['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema', 'prisma/schema.prisma', '--exit-code']);
     expect(result.output).toContain('No difference detected');

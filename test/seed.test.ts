@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { hashSecret, parseApiKey } from '../src/auth/api-key-secret.js';
 import { openDatabase, type Database } from '../src/db/database.js';
 import { DEMO, DEMO_API_KEY, dimensionKey, isDatabaseEmpty, seedDemo } from '../src/db/seed.js';
@@ -53,6 +55,40 @@ async function checksums(prisma: PrismaClient) {
   };
 }
 
+/**
+ * The checksums of the demo seeded on PGlite with NOW. On PostgreSQL, the pglite project's run of
+ * this file shares its own through a file (test/global-setup.ts) rather than each run seeding a
+ * PGlite again; a PGlite is seeded here only when that run is absent, has failed or never started.
+ */
+const pgliteShared = inject('pgliteSeedChecksums');
+type Checksums = Awaited<ReturnType<typeof checksums>>;
+
+function sharePGliteChecksums(outcome: { checksums: Checksums } | { failed: string }): void {
+  if (testDatabaseKind() !== 'pglite' || !pgliteShared) return;
+  // Renamed into place whole: the reader never sees half a file.
+  writeFileSync(`${pgliteShared}.partial`, JSON.stringify(outcome));
+  renameSync(`${pgliteShared}.partial`, pgliteShared);
+}
+
+async function pgliteChecksums(): Promise<Checksums> {
+  if (pgliteShared) {
+    // Waits only for a run that has started seeding (it marks that first), and not forever.
+    const deadline = performance.now() + HOOK_TIMEOUT;
+    while (existsSync(`${pgliteShared}.started`) && !existsSync(pgliteShared) && performance.now() < deadline) await sleep(500);
+    if (existsSync(pgliteShared)) {
+      const outcome = JSON.parse(readFileSync(pgliteShared, 'utf8')) as { checksums?: Checksums };
+      if (outcome.checksums) return outcome.checksums;
+    }
+  }
+  const pglite: Database = await openDatabase({ kind: 'pglite', dir: 'memory://' });
+  try {
+    await seedDemo(pglite.prisma, { now: NOW });
+    return await checksums(pglite.prisma);
+  } finally {
+    await pglite.close();
+  }
+}
+
 /** Index and constraint definitions of the usage tables (the seed rebuilds them). */
 async function usageTableCatalog(prisma: PrismaClient) {
   return rows(
@@ -103,12 +139,19 @@ describe(`seedDemo on ${testDatabaseKind()}`, () => {
   let first: Awaited<ReturnType<typeof checksums>>;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    prisma = db.prisma;
-    emptyBefore = await isDatabaseEmpty(prisma);
-    catalogBefore = await usageTableCatalog(prisma);
-    result = await seedDemo(prisma, { now: NOW, onProgress: (done, total) => progress.push([done, total]) });
-    first = await checksums(prisma);
+    if (testDatabaseKind() === 'pglite' && pgliteShared) writeFileSync(`${pgliteShared}.started`, '');
+    try {
+      db = await createTestDatabase();
+      prisma = db.prisma;
+      emptyBefore = await isDatabaseEmpty(prisma);
+      catalogBefore = await usageTableCatalog(prisma);
+      result = await seedDemo(prisma, { now: NOW, onProgress: (done, total) => progress.push([done, total]) });
+      first = await checksums(prisma);
+    } catch (error) {
+      sharePGliteChecksums({ failed: String(error) });
+      throw error;
+    }
+    sharePGliteChecksums({ checksums: first });
   }, HOOK_TIMEOUT);
 
   afterAll(async () => {
@@ -329,12 +372,6 @@ describe(`seedDemo on ${testDatabaseKind()}`, () => {
   }, HOOK_TIMEOUT);
 
   it.runIf(testDatabaseKind() === 'postgres')('gives PostgreSQL exactly the data it gives PGlite', async () => {
-    const pglite: Database = await openDatabase({ kind: 'pglite', dir: 'memory://' });
-    try {
-      await seedDemo(pglite.prisma, { now: NOW });
-      expect(await checksums(pglite.prisma)).toEqual(first);
-    } finally {
-      await pglite.close();
-    }
-  }, HOOK_TIMEOUT);
+    expect(await pgliteChecksums()).toEqual(first);
+  }, 2 * HOOK_TIMEOUT);
 });
