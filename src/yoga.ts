@@ -105,6 +105,11 @@ function clientErrorFrom(error: unknown): GraphQLError | null {
   });
 }
 
+/** Where an app without an `onUnexpectedError` (tests, scripts) reports masked errors: stderr. */
+function reportUnexpectedError(error: unknown): void {
+  console.error('unexpected error', error);
+}
+
 export function createApp(options: AppOptions): App {
   const authenticator = new Authenticator(options.prisma, options.authCacheTtlMs ?? 0);
   const graphiql = options.graphiql ?? false;
@@ -119,6 +124,9 @@ export function createApp(options: AppOptions): App {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    // yoga's own logger prints every error it sees to stderr as plain text, client errors included;
+    // the masked (unexpected) ones are reported through onUnexpectedError below instead.
+    logging: false,
     // GraphiQL from the npm package, not from a CDN: it works on machines without internet access.
     renderGraphiQL,
     graphiql: graphiql
@@ -134,7 +142,7 @@ export function createApp(options: AppOptions): App {
         if (clientError) return clientError;
         if (isDatabaseUnavailable(error)) return serviceUnavailable();
         const masked = maskError(error, message, isDev);
-        if (masked !== error) options.onUnexpectedError?.(error instanceof GraphQLError ? (error.originalError ?? error) : error);
+        if (masked !== error) (options.onUnexpectedError ?? reportUnexpectedError)(error instanceof GraphQLError ? (error.originalError ?? error) : error);
         return masked;
       },
     },

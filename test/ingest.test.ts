@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeId } from '../src/global-id.js';
 import { reconcile } from '../src/ingest/reconcile.js';
 import { createApp, type App } from '../src/yoga.js';
@@ -13,13 +13,19 @@ const HOUR = 3_600_000;
 let db: TestDatabase;
 let app: App;
 let realm: Awaited<ReturnType<typeof createUsageRealm>>;
+/** Masked errors, for the tests that cause one on purpose; any other shows on stderr. */
+const unexpected: unknown[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = createApp({ prisma: db.prisma, now: () => NOW, onUnexpectedError: (error) => console.error(error) });
+  app = createApp({ prisma: db.prisma, now: () => NOW, onUnexpectedError: (error) => unexpected.push(error) });
   realm = await createUsageRealm(db.prisma, 'UTC');
 });
 afterAll(() => db?.destroy());
+afterEach(() => {
+  // Any masked error a test did not expect fails it.
+  expect(unexpected.splice(0)).toEqual([]);
+});
 
 const INGEST = `mutation ($events: [UsageEventInput!]!) { ingestUsage(events: $events) { accepted duplicates rejected { index code message } } }`;
 
@@ -242,6 +248,7 @@ describe('ingestUsage', () => {
       const before = await total('tx');
       const result = await ingest([event({ quantity: '1', timestamp: '2026-06-14T01:00:00Z' }), event({ quantity: '13.37', timestamp: '2026-06-14T02:00:00Z' })]);
       expect(result.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+      expect(unexpected.splice(0).map((error) => String(error))).toEqual([expect.stringContaining('simulated crash')]);
       expect(await db.prisma.usageEvent.count()).toBe(events);
       expect(await db.prisma.usageHourly.count()).toBe(buckets);
       expect(await total('tx')).toBe(before);
