@@ -9,7 +9,7 @@ import { createApp } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { runCliInProcess } from './helpers/cli-in-process.js';
 import { createUsageRealm } from './helpers/usage-fixture.js';
-import { freePort, listenOnFreePort, projectRoot, runCli, type CliRun } from './server/server-process.js';
+import { freePort, listenOnFreePort, outputOf, projectRoot, runCli, type CliRun } from './server/server-process.js';
 
 // A real listening gateway (node:http + the app) and the real CLI (bin/usage-gateway) as a child
 // process for what only the executable shows (help and version, exit codes, symlinks, a terminal);
@@ -228,13 +228,5 @@ function runIn(cwd: string, argv: string[], env: Record<string, string>): Promis
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   delete childEnv.USAGE_GATEWAY_URL;
   if (!env.USAGE_GATEWAY_KEY) delete childEnv.USAGE_GATEWAY_KEY;
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return outputOf(spawn(argv[0]!, argv.slice(1), { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] }));
 }

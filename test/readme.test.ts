@@ -10,7 +10,7 @@ import { useIngestEndpoint } from '../src/ingest/http.js';
 import { schema } from '../src/schema/index.js';
 import { createApp } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { listenOnFreePort, projectRoot } from './server/server-process.js';
+import { listenOnFreePort, outputOf, projectRoot, type CliRun } from './server/server-process.js';
 
 // Every example of README.md runs as written against a freshly seeded demo and answers with data:
 // the GraphQL blocks over HTTP with the demo key, the shell blocks (curl, usage-gateway) in bash,
@@ -143,26 +143,16 @@ describe('README GraphQL examples', () => {
   });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function bash(command: string, env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', command], {
+  return outputOf(
+    spawn('bash', ['-c', command], {
       cwd: workDir,
       env: { ...process.env, USAGE_GATEWAY_URL: '', USAGE_GATEWAY_KEY: '', ...env, PATH: `${binDir}${path.delimiter}${process.env.PATH}` },
       stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+    }),
+  );
 }
 
 /** Non-null scalars anywhere in a JSON value. */

@@ -173,8 +173,12 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   delete childEnv.USAGE_GATEWAY_URL;
   delete childEnv.USAGE_GATEWAY_KEY;
   for (const [name, value] of Object.entries(env)) if (value !== undefined) childEnv[name] = value;
+  return outputOf(spawn(path.join(projectRoot, 'bin/usage-gateway'), args, { cwd: projectRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** A spawned process's exit code and everything it wrote (spawned with stdout and stderr piped). */
+export function outputOf(child: ChildProcess): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(projectRoot, 'bin/usage-gateway'), args, { cwd: projectRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
