@@ -8,6 +8,7 @@ import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { configureQuotaDelivery, newWebhookSecret, QuotaDeliverer, settleQuotaDeliveries, startQuotaDeliveries, type QuotaDelivererOptions } from '../src/quota/delivery.js';
 import { createApp } from '../src/yoga.js';
 import { createTestDatabase, testDatabaseKind, type TestDatabase } from './helpers/database.js';
+import { createQueuedAlert } from './helpers/fixtures.js';
 import { graphql } from './helpers/graphql.js';
 import { createUsageRealm } from './helpers/usage-fixture.js';
 
@@ -95,20 +96,7 @@ async function rule(withWebhook = true) {
 
 /** An alert as evaluateQuotas queues it (day `i` after 2026-06-01), due at `nextDeliveryAt`. */
 async function alert(ruleId: string, i: number, nextDeliveryAt: Date | null = new Date()) {
-  const periodStart = new Date(Date.UTC(2026, 5, 1 + i));
-  return db.prisma.alert.create({
-    data: {
-      realmId: realm.realm.id,
-      ruleId,
-      periodStart,
-      periodEnd: new Date(periodStart.getTime() + 86_400_000),
-      quantity: '5',
-      threshold: '1',
-      crossedAt: periodStart,
-      message: `alert ${i}`,
-      nextDeliveryAt,
-    },
-  });
+  return createQueuedAlert(db.prisma, realm.realm.id, ruleId, new Date(Date.UTC(2026, 5, 1 + i)), nextDeliveryAt, `alert ${i}`);
 }
 
 const row = (id: string) => db.prisma.alert.findUniqueOrThrow({ where: { id } });

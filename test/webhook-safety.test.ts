@@ -9,6 +9,7 @@ import { MAX_REPLY_BYTES, postWebhook, type HostResolver } from '../src/quota/we
 import { checkWebhookUrl } from '../src/quota/webhook-url.js';
 import { createApp } from '../src/yoga.js';
 import { createTestDatabase, testDatabaseKind, type TestDatabase } from './helpers/database.js';
+import { createQueuedAlert } from './helpers/fixtures.js';
 import { graphql } from './helpers/graphql.js';
 import { createUsageRealm } from './helpers/usage-fixture.js';
 
@@ -277,20 +278,7 @@ async function ruleTo(webhookUrl: string) {
 }
 let day = 0;
 async function alertOf(ruleId: string) {
-  const periodStart = new Date(Date.UTC(2026, 6, 1 + day++));
-  return db.prisma.alert.create({
-    data: {
-      realmId: realm.realm.id,
-      ruleId,
-      periodStart,
-      periodEnd: new Date(periodStart.getTime() + 86_400_000),
-      quantity: '5',
-      threshold: '1',
-      crossedAt: periodStart,
-      message: 'over',
-      nextDeliveryAt: new Date(Date.now() - 1000),
-    },
-  });
+  return createQueuedAlert(db.prisma, realm.realm.id, ruleId, new Date(Date.UTC(2026, 6, 1 + day++)), new Date(Date.now() - 1000), 'over');
 }
 const row = (id: string) => db.prisma.alert.findUniqueOrThrow({ where: { id } });
 

@@ -41,3 +41,20 @@ export async function createWorkspaceChain(prisma: PrismaClient, realmId: string
   }
   return chain;
 }
+
+/** A daily quota alert as evaluateQuotas queues it (the day starting at `periodStart`), due at `nextDeliveryAt`. */
+export function createQueuedAlert(prisma: PrismaClient, realmId: string, ruleId: string, periodStart: Date, nextDeliveryAt: Date | null, message: string) {
+  return prisma.alert.create({
+    data: {
+      realmId,
+      ruleId,
+      periodStart,
+      periodEnd: new Date(periodStart.getTime() + 86_400_000),
+      quantity: '5',
+      threshold: '1',
+      crossedAt: periodStart,
+      message,
+      nextDeliveryAt,
+    },
+  });
+}
