@@ -5,7 +5,7 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { createGraphQLError } from 'graphql-yoga';
-import { DateTimeResolver } from 'graphql-scalars';
+import { DateTimeResolver, JSONObjectResolver } from 'graphql-scalars';
 import type { Context } from './context.js';
 import type { Prisma } from './generated/prisma/client.js';
 import type PrismaTypes from './generated/pothos-types.js';
@@ -21,6 +21,9 @@ const SCOPE_NAMES: Record<string, string> = {
   usageWrite: 'usage:write',
   keysManage: 'keys:manage',
   billingRead: 'billing:read',
+  adminWrite: 'admin:write',
+  billingWrite: 'billing:write',
+  realmsManage: 'realms:manage',
 };
 
 function failedScopes(failure: unknown): { names: string; realmWide: boolean } {
@@ -55,6 +58,12 @@ export const builder = new SchemaBuilder<{
     usageWrite: boolean;
     keysManage: boolean;
     billingRead: boolean;
+    /** The realm's structure: workspaces, datastreams, projects, apps, features. */
+    adminWrite: boolean;
+    /** Contracts, licenses, credit grants, prices, quota rules. */
+    billingWrite: boolean;
+    /** Operators only: realms themselves. */
+    realmsManage: boolean;
     /** Not a scope a key is given: whether it is realm-wide (not scoped to a workspace). Billing and realm-wide mutations need it. */
     realmWide: boolean;
   };
@@ -62,6 +71,7 @@ export const builder = new SchemaBuilder<{
     DateTime: { Input: Date; Output: Date | string };
     Decimal: { Input: Prisma.Decimal; Output: Prisma.Decimal | string | bigint };
     TimeZone: { Input: string; Output: string };
+    JSONObject: { Input: Record<string, unknown>; Output: Record<string, unknown> };
   };
 }>({
   plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, DataloaderPlugin, ComplexityPlugin],
@@ -74,6 +84,9 @@ export const builder = new SchemaBuilder<{
       usageWrite: ctx.viewer.scopes.includes('usage:write'),
       keysManage: ctx.viewer.scopes.includes('keys:manage'),
       billingRead: ctx.viewer.scopes.includes('billing:read'),
+      adminWrite: ctx.viewer.scopes.includes('admin:write'),
+      billingWrite: ctx.viewer.scopes.includes('billing:write'),
+      realmsManage: ctx.viewer.kind === 'operator' && ctx.viewer.scopes.includes('realms:manage'),
       realmWide: ctx.viewer.workspaceId === null,
     }),
     unauthorizedError: (_parent, _ctx, info, result) =>
@@ -104,5 +117,6 @@ export const builder = new SchemaBuilder<{
 builder.addScalarType('DateTime', DateTimeResolver);
 builder.addScalarType('TimeZone', TimeZoneScalar);
 builder.addScalarType('Decimal', DecimalScalar);
+builder.addScalarType('JSONObject', JSONObjectResolver);
 
 builder.queryType({});

@@ -4,7 +4,13 @@ import type { RatePlan } from './rate-limit/limits.js';
 
 /** The authenticated caller: an API key and what it may see. */
 export interface Viewer {
+  /** A realm's API key, or an operator's key (which belongs to no realm and manages realms). */
+  kind: 'apiKey' | 'operator';
+  /** The key's id (an ApiKey's, or for operators an OperatorKey's). */
   apiKeyId: string;
+  /** The key's visible prefix, for the audit log. */
+  keyPrefix: string;
+  /** The key's realm; for operators NO_REALM, which matches no row, so realm-internal reads find nothing. */
   realmId: string;
   /** The key's workspace scope: it sees this workspace and its subtree only (null: the whole realm). */
   workspaceId: string | null;
@@ -13,9 +19,18 @@ export interface Viewer {
   ratePlan: RatePlan;
 }
 
+/** An operator's `realmId`: a UUID no realm has, so that every "this realm's rows" filter is empty. */
+export const NO_REALM = '00000000-0000-0000-0000-000000000000';
+
+export function isOperator(viewer: Pick<Viewer, 'kind'>): boolean {
+  return viewer.kind === 'operator';
+}
+
 export interface Context {
   prisma: PrismaClient;
   viewer: Viewer;
+  /** The request's id (X-Request-Id), for the audit log. */
+  requestId: string | null;
   /** The request's clock: one instant for every field of the request. */
   now: Date;
   /** Per-request memo (DataLoaders, the realm's settings): gone with the request. */

@@ -25,6 +25,20 @@ export function unauthenticated() {
   });
 }
 
+export const REALM_SUSPENDED_MESSAGE = "This key's realm is suspended: every request is refused until an operator resumes it. Nothing was deleted.";
+
+/** A valid key of a suspended realm (403 REALM_SUSPENDED on every route). */
+export class RealmSuspendedError extends Error {
+  constructor() {
+    super(REALM_SUSPENDED_MESSAGE);
+    this.name = 'RealmSuspendedError';
+  }
+}
+
+export function realmSuspended() {
+  return createGraphQLError(REALM_SUSPENDED_MESSAGE, { extensions: { code: 'REALM_SUSPENDED', http: { status: 403 } } });
+}
+
 /** The longest piece of a client's input that an error message repeats. */
 export const MAX_ECHO_LENGTH = 100;
 

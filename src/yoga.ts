@@ -15,7 +15,7 @@ import { useDocumentLimits } from './plugins/document-limits.js';
 import { useHttpErrorContract } from './plugins/http-errors.js';
 import { useRouteRateLimits } from './plugins/http-route.js';
 import { usePageSizeLimit } from './plugins/page-size.js';
-import { useRequestId } from './plugins/request-id.js';
+import { requestIdOf, useRequestId } from './plugins/request-id.js';
 import { useQueryCost } from './plugins/query-cost.js';
 import { useNulStringGuard } from './plugins/string-guard.js';
 import { useIngestEventLimit } from './ingest/graphql-limit.js';
@@ -117,7 +117,11 @@ export function createApp(options: AppOptions): App {
   const traffic = options.trafficRecorder
     ? new RequestTraffic(options.trafficRecorder, {
         now: options.now,
-        identifyLate: async (request) => (await authenticator.authenticate(request.headers.get('authorization')))?.apiKeyId ?? null,
+        identifyLate: async (request) => {
+          const viewer = await authenticator.authenticate(request.headers.get('authorization')).catch(() => null);
+          // Operators' requests are not a realm key's traffic.
+          return viewer?.kind === 'apiKey' ? viewer.apiKeyId : null;
+        },
       })
     : null;
   const yoga = createYoga<Record<string, unknown>, Context>({
@@ -150,7 +154,7 @@ export function createApp(options: AppOptions): App {
     context: ({ request }) => {
       const viewer = requestViewer(request);
       if (!viewer) throw unauthenticated();
-      return { prisma: options.prisma, viewer, now: options.now?.() ?? new Date(), memo: new Map(), rateLimit: rateLimit?.stateOf(request) ?? null };
+      return { prisma: options.prisma, viewer, requestId: requestIdOf(request), now: options.now?.() ?? new Date(), memo: new Map(), rateLimit: rateLimit?.stateOf(request) ?? null };
     },
     maxRequestBodySize: options.maxBodyBytes ?? DEFAULT_GRAPHQL_MAX_BODY_BYTES,
     plugins: [
@@ -165,7 +169,7 @@ export function createApp(options: AppOptions): App {
       useAuthenticationFirst({
         authenticate: (authorization) => authenticator.authenticate(authorization),
         rateLimit,
-        onViewer: (request, viewer) => traffic?.identify(request, viewer),
+        onViewer: (request, viewer) => (viewer.kind === 'apiKey' ? traffic?.identify(request, viewer) : undefined),
       }),
       useDocumentLimits(),
       ...(options.introspection === false ? [useNoIntrospection()] : []),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '../src/auth/api-key-secret.js';
+import { SCOPES } from '../src/auth/scopes.js';
 import { createApp, type App } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { createKey, createRealm } from './helpers/fixtures.js';
@@ -73,7 +74,7 @@ describe('authentication', () => {
 
   it('a key sees its scopes and its realm through `viewer`', async () => {
     const { body } = await graphql(app, '{ viewer { scopes workspace { name } apiKey { prefix revokedAt } } }', { key });
-    expect(body.data.viewer).toMatchObject({ scopes: ['usage:read', 'usage:write', 'keys:manage', 'billing:read'], workspace: null });
+    expect(body.data.viewer).toMatchObject({ scopes: [...SCOPES], workspace: null });
     expect(key.startsWith(body.data.viewer.apiKey.prefix)).toBe(true);
   });
 });

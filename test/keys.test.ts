@@ -119,11 +119,9 @@ describe('authorization matrix: every node type, root field and usage filter, fo
       update: {},
       create: { id: '00000000-0000-7000-8000-000000000001', realmId: realm.realm.id, name: 'c', startsAt: new Date('2026-01-01'), endsAt: new Date('2027-01-01') },
     });
-    const license = await db.prisma.license.upsert({
-      where: { contractId_featureId: { contractId: contract.id, featureId: realm.features.tx.id } },
-      update: {},
-      create: { contractId: contract.id, featureId: realm.features.tx.id, quantityPerMonth: '10' },
-    });
+    const license =
+      (await db.prisma.license.findFirst({ where: { contractId: contract.id, featureId: realm.features.tx.id } })) ??
+      (await db.prisma.license.create({ data: { contractId: contract.id, featureId: realm.features.tx.id, quantityPerMonth: '10' } }));
     const ids: Record<string, string> = {
       realm: encodeId('Realm', realm.realm.id),
       'workspace (scope root)': encodeId('Workspace', realm.tree.left.id),

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { hashSecret, parseApiKey } from '../src/auth/api-key-secret.js';
+import { SCOPES } from '../src/auth/scopes.js';
 import { openDatabase, type Database } from '../src/db/database.js';
 import { DEMO, DEMO_API_KEY, dimensionKey, isDatabaseEmpty, seedDemo } from '../src/db/seed.js';
 import type { PrismaClient } from '../src/generated/prisma/client.js';
@@ -257,7 +258,7 @@ describe(`seedDemo on ${testDatabaseKind()}`, () => {
     expect(demo.realm.slug).toBe(DEMO.demoRealmSlug);
     expect(demo.workspaceId).toBeNull();
     expect(demo.revokedAt).toBeNull();
-    expect([...demo.scopes].sort()).toEqual(['billing:read', 'keys:manage', 'usage:read', 'usage:write']);
+    expect([...demo.scopes].sort()).toEqual([...SCOPES].sort());
 
     const scoped = await prisma.apiKey.findFirstOrThrow({ where: { name: DEMO.apiKeys.scopedReadOnly }, include: { workspace: true } });
     expect(scoped.scopes).toEqual(['usage:read']);

@@ -1,7 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-/** `ugw_<8 hex: the visible prefix id>_<secret>`; only `ugw_<8 hex>` is ever shown again. */
-const KEY_PATTERN = /^(ugw_[0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$/;
+/**
+ * `ugw_<8 hex: the visible prefix id>_<secret>` for a realm's keys, `ugwop_<8 hex>_<secret>` for
+ * operators' keys; only the prefix is ever shown again.
+ */
+const KEY_PATTERN = /^(ugw(?:op)?_[0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$/;
 
 export interface NewApiKeySecret {
   key: string;
@@ -13,8 +16,8 @@ export function hashSecret(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
-export function newApiKeySecret(): NewApiKeySecret {
-  const prefix = `ugw_${randomBytes(4).toString('hex')}`;
+export function newApiKeySecret(kind: 'apiKey' | 'operator' = 'apiKey'): NewApiKeySecret {
+  const prefix = `${kind === 'operator' ? 'ugwop' : 'ugw'}_${randomBytes(4).toString('hex')}`;
   const key = `${prefix}_${randomBytes(24).toString('base64url')}`;
   return { key, prefix, secretHash: hashSecret(key) };
 }
@@ -27,9 +30,9 @@ export function demoApiKeySecret(prefixId: string, secret: string): NewApiKeySec
   return { key, prefix: parsed.prefix, secretHash: hashSecret(key) };
 }
 
-export function parseApiKey(key: string): { prefix: string } | null {
+export function parseApiKey(key: string): { prefix: string; kind: 'apiKey' | 'operator' } | null {
   const match = KEY_PATTERN.exec(key);
-  return match ? { prefix: match[1]! } : null;
+  return match ? { prefix: match[1]!, kind: match[1]!.startsWith('ugwop_') ? 'operator' : 'apiKey' } : null;
 }
 
 /** `Authorization: Bearer <key>` or `Token <key>`; anything else is no key. */

@@ -1,4 +1,6 @@
-import type { Viewer } from '../context.js';
+import { NO_REALM, type Viewer } from '../context.js';
+import { RealmSuspendedError } from '../errors.js';
+import { OPERATOR_SCOPE } from './scopes.js';
 import { outsideRecording } from '../db/statement-recorder.js';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { keyFromAuthorizationHeader, parseApiKey, secretMatches } from './api-key-secret.js';
@@ -26,8 +28,13 @@ const KEY_SELECT = {
   revokedAt: true,
   tier: true,
   customRateLimit: true,
-  realm: { select: { tier: true, customRateLimit: true } },
+  realm: { select: { tier: true, customRateLimit: true, suspendedAt: true } },
 } as const;
+
+const OPERATOR_KEY_SELECT = { id: true, secretHash: true, revokedAt: true } as const;
+
+/** Operators are not rate limited like a tier: they get the ENTERPRISE limits. */
+const OPERATOR_RATE_PLAN = { key: { tier: 'ENTERPRISE', customRateLimit: null }, realm: { tier: 'ENTERPRISE', customRateLimit: null } } as const;
 
 /**
  * The key of a request, or null for a missing, malformed, unknown or revoked one (callers answer
@@ -63,23 +70,39 @@ export class Authenticator {
     return record;
   }
 
+  /**
+   * Throws RealmSuspendedError for a valid key of a suspended realm (403 REALM_SUSPENDED on every
+   * route): thrown rather than returned so that no caller can mistake it for a viewer.
+   */
   async authenticate(authorization: string | null | undefined, now = new Date()): Promise<Viewer | null> {
     const key = keyFromAuthorizationHeader(authorization);
     const parsed = key ? parseApiKey(key) : null;
     if (!key || !parsed) return null;
+    if (parsed.kind === 'operator') return this.authenticateOperator(key, parsed.prefix, now);
     const record = await this.findKey(parsed.prefix);
     if (!record) return null;
     const previousValid = !!record.previousSecretHash && !!record.previousSecretExpiresAt && record.previousSecretExpiresAt > now;
     if (!secretMatches(key, record.secretHash) && !(previousValid && secretMatches(key, record.previousSecretHash!))) return null;
     if (record.revokedAt && record.revokedAt <= now) return null;
+    if (record.realm.suspendedAt && record.realm.suspendedAt <= now) throw new RealmSuspendedError();
     this.noteUse(record.id, now);
     return {
+      kind: 'apiKey',
+      keyPrefix: parsed.prefix,
       apiKeyId: record.id,
       realmId: record.realmId,
       workspaceId: record.workspaceId,
       scopes: record.scopes,
-      ratePlan: { key: { tier: record.tier, customRateLimit: record.customRateLimit }, realm: record.realm },
+      ratePlan: { key: { tier: record.tier, customRateLimit: record.customRateLimit }, realm: { tier: record.realm.tier, customRateLimit: record.realm.customRateLimit } },
     };
+  }
+
+  /** Operators' keys are few and rarely used: read on every request, never cached. */
+  private async authenticateOperator(key: string, prefix: string, now: Date): Promise<Viewer | null> {
+    const record = await this.prisma.operatorKey.findUnique({ where: { prefix }, select: OPERATOR_KEY_SELECT });
+    if (!record || !secretMatches(key, record.secretHash)) return null;
+    if (record.revokedAt && record.revokedAt <= now) return null;
+    return { kind: 'operator', keyPrefix: prefix, apiKeyId: record.id, realmId: NO_REALM, workspaceId: null, scopes: [OPERATOR_SCOPE], ratePlan: OPERATOR_RATE_PLAN };
   }
 
   private noteUse(apiKeyId: string, now: Date) {

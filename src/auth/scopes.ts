@@ -1,4 +1,8 @@
-export const SCOPES = ['usage:read', 'usage:write', 'keys:manage', 'billing:read'] as const;
+/** The scopes a realm's API key can hold. */
+export const SCOPES = ['usage:read', 'usage:write', 'keys:manage', 'billing:read', 'admin:write', 'billing:write'] as const;
+
+/** The operators' scope: held only by operator keys, never by a realm's key. */
+export const OPERATOR_SCOPE = 'realms:manage';
 export type Scope = (typeof SCOPES)[number];
 
 export function isScope(value: string): value is Scope {

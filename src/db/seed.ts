@@ -5,6 +5,7 @@
  * gives exactly the same quantities on PGlite and PostgreSQL, and a fresh PGlite seeds in seconds.
  */
 import { demoApiKeySecret, newApiKeySecret } from '../auth/api-key-secret.js';
+import { SCOPES } from '../auth/scopes.js';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 
 type Tx = Prisma.TransactionClient;
@@ -430,7 +431,8 @@ export async function seedDemo(prisma: PrismaClient, options: SeedOptions = {}):
 
 async function wipe(tx: Tx): Promise<void> {
   const tables = await tx.$queryRawUnsafe<{ name: string }[]>(
-    `SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE '\\_prisma%' ORDER BY tablename`,
+    // The audit log is append-only (a trigger refuses TRUNCATE): it outlives a re-seed.
+    `SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE '\\_prisma%' AND tablename <> 'AuditEntry' ORDER BY tablename`,
   );
   if (tables.length === 0) return;
   const list = tables.map((t) => `"${t.name.replace(/"/g, '""')}"`).join(', ');
@@ -606,7 +608,7 @@ function buildPlan(nowHourStart: Date, firstHour: number, lastHour: number) {
       revokedAt: extra.revokedAt ?? null,
     });
   };
-  addKey(acme, DEMO.apiKeys.demo, demoKey, ['usage:read', 'usage:write', 'keys:manage', 'billing:read'], { createdDaysAgo: 200 });
+  addKey(acme, DEMO.apiKeys.demo, demoKey, [...SCOPES], { createdDaysAgo: 200 });
   addKey(acme, DEMO.apiKeys.scopedReadOnly, newApiKeySecret(), ['usage:read'], { workspace: DEMO.workspaces.midLevel, createdDaysAgo: 180 });
   addKey(acme, DEMO.apiKeys.revoked, newApiKeySecret(), ['usage:write'], { createdDaysAgo: 300, revokedAt });
   addKey(globex, 'Globex integration', newApiKeySecret(), ['usage:read', 'usage:write', 'billing:read'], { createdDaysAgo: 170 });

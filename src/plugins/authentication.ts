@@ -1,6 +1,6 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../context.js';
-import { isDatabaseUnavailable, serviceUnavailable, unauthenticated } from '../errors.js';
+import { isDatabaseUnavailable, RealmSuspendedError, realmSuspended, serviceUnavailable, unauthenticated } from '../errors.js';
 import type { RateLimitGate } from '../rate-limit/gate.js';
 
 const viewers = new WeakMap<Request, Viewer>();
@@ -28,6 +28,10 @@ export function useAuthenticationFirst(options: AuthenticationOptions): Plugin {
       try {
         viewer = await options.authenticate(request.headers.get('authorization'));
       } catch (error) {
+        if (error instanceof RealmSuspendedError) {
+          setResult({ errors: [realmSuspended()] });
+          return;
+        }
         if (!isDatabaseUnavailable(error)) throw error;
         setResult({ errors: [serviceUnavailable()] });
         return;

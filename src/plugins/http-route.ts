@@ -2,7 +2,7 @@ import type { Plugin } from 'graphql-yoga';
 import { keyFromAuthorizationHeader, parseApiKey } from '../auth/api-key-secret.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Viewer } from '../context.js';
-import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable, SERVICE_UNAVAILABLE_MESSAGE } from '../errors.js';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable, RealmSuspendedError, REALM_SUSPENDED_MESSAGE, SERVICE_UNAVAILABLE_MESSAGE } from '../errors.js';
 import type { Logger } from '../observability.js';
 import type { RateLimitGate } from '../rate-limit/gate.js';
 import { requestIdOf } from './request-id.js';
@@ -70,6 +70,7 @@ export async function authorizeRoute(
   try {
     viewer = await authenticator.authenticate(request.headers.get('authorization'));
   } catch (error) {
+    if (error instanceof RealmSuspendedError) return { response: errorResponse(403, 'REALM_SUSPENDED', REALM_SUSPENDED_MESSAGE) };
     if (isDatabaseUnavailable(error)) return { response: serviceUnavailableResponse() };
     throw error;
   }

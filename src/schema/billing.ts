@@ -14,7 +14,7 @@ import { invoiceLines, type InvoiceLine } from '../billing/invoice.js';
 import { ContractNode } from './contract.js';
 import { FeatureNode } from './feature.js';
 import { TimeRangeRef, UsagePointRef } from './usage.js';
-import { BILLING_SCOPES, REALM_ADMIN_SCOPES, visibleBilling } from './visibility.js';
+import { BILLING_SCOPES, BILLING_WRITE_SCOPES, visibleBilling } from './visibility.js';
 import { pointCoverage, type CoveragePortion } from '../usage/coverage-loader.js';
 
 // ─── Output types ─────────────────────────────────────────────────────────────────────────────
@@ -306,7 +306,7 @@ builder.mutationField('createContract', (t) =>
     type: CreateContractPayload,
     description:
       'Creates a contract with its licenses (quantity per month per product). Contracts of a realm may not overlap; a renewal starts where the previous one ends. Needs `keys:manage` on a realm-wide key (there is no `billing:write` scope yet).',
-    authScopes: REALM_ADMIN_SCOPES,
+    authScopes: BILLING_WRITE_SCOPES,
     args: { input: t.arg({ type: CreateContractInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const fail = (field: string[], code: string, message: string): ContractPayload => ({ contractId: null, userErrors: [userError(field, code, message)] });
@@ -370,7 +370,7 @@ builder.mutationField('createCreditGrant', (t) =>
   t.field({
     type: CreateCreditGrantPayload,
     description: 'Grants credits per month: general add-on credits, or space credits (1 space = 1,000 credits, 1 shield space = 3,000). Needs `keys:manage` on a realm-wide key (there is no `billing:write` scope yet).',
-    authScopes: REALM_ADMIN_SCOPES,
+    authScopes: BILLING_WRITE_SCOPES,
     args: { input: t.arg({ type: CreateCreditGrantInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const fail = (field: string[], code: string, message: string): CreditGrantPayload => ({ creditGrantId: null, userErrors: [userError(field, code, message)] });
@@ -424,7 +424,7 @@ builder.mutationField('setPrice', (t) =>
   t.field({
     type: SetPricePayload,
     description: 'Sets the on-demand price of a product from a date. Needs `keys:manage` on a realm-wide key (there is no `billing:write` scope yet).',
-    authScopes: REALM_ADMIN_SCOPES,
+    authScopes: BILLING_WRITE_SCOPES,
     args: { input: t.arg({ type: SetPriceInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const fail = (field: string[], code: string, message: string): PricePayload => ({ priceId: null, userErrors: [userError(field, code, message)] });

@@ -17,6 +17,7 @@ import './api-key-mutations.js';
 import './billing.js';
 import './exports.js';
 import './quota.js';
+import './audit.js';
 
 /**
  * Pothos' relay plugin resolves every node's `id` through an async function: a few promises per

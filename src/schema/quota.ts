@@ -5,7 +5,7 @@ import { decodeId } from '../global-id.js';
 import { newWebhookSecret, privateWebhookDestinationsAllowed } from '../quota/delivery.js';
 import { checkWebhookUrl } from '../quota/webhook-url.js';
 import { UserErrorRef, userError, type UserError } from './user-error.js';
-import { BILLING_SCOPES, REALM_ADMIN_SCOPES, visibleBilling } from './visibility.js';
+import { BILLING_SCOPES, BILLING_WRITE_SCOPES, visibleBilling } from './visibility.js';
 
 const QuotaPeriodEnum = builder.enumType('QuotaPeriod', {
   values: ['DAY', 'MONTH'] as const,
@@ -127,7 +127,7 @@ builder.mutationField('createQuotaRule', (t) =>
   t.field({
     type: CreateQuotaRulePayload,
     description: 'Creates a quota rule on a feature. Needs `keys:manage` on a realm-wide key.',
-    authScopes: REALM_ADMIN_SCOPES,
+    authScopes: BILLING_WRITE_SCOPES,
     args: { input: t.arg({ type: CreateQuotaRuleInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const fail = (field: string[], code: string, message: string): CreatePayload => ({ ruleId: null, webhookSecret: null, userErrors: [userError(field, code, message)] });
@@ -177,7 +177,7 @@ builder.mutationField('deleteQuotaRule', (t) =>
   t.field({
     type: DeleteQuotaRulePayload,
     description: 'Deletes a quota rule and its alerts. Needs `keys:manage` on a realm-wide key.',
-    authScopes: REALM_ADMIN_SCOPES,
+    authScopes: BILLING_WRITE_SCOPES,
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
       const notFound: DeletePayload = { deletedQuotaRuleId: null, userErrors: [userError(['id'], 'NOT_FOUND', 'No such quota rule.')] };

@@ -70,5 +70,14 @@ export function inRealm(caller: Caller): { realmId: string } {
 /** Billing reads: `billing:read` on a realm-wide key (`billing:read` first, so that a key lacking it is told so). */
 export const BILLING_SCOPES = { $all: { billingRead: true, realmWide: true } } as const;
 
-/** Mutations of realm-wide state (contracts, credits, prices, quota rules): `keys:manage` on a realm-wide key. */
-export const REALM_ADMIN_SCOPES = { $all: { keysManage: true, realmWide: true } } as const;
+/** Mutations of realm-wide billing state (contracts, licenses, credits, prices, quota rules): `billing:write` on a realm-wide key. */
+export const BILLING_WRITE_SCOPES = { $all: { billingWrite: true, realmWide: true } } as const;
+
+/** Mutations of the realm's structure (workspaces, datastreams, projects, apps, features): `admin:write`; a scoped key acts inside its subtree only. */
+export const ADMIN_WRITE_SCOPES = { adminWrite: true } as const;
+
+/** Mutations of the realm's shared catalog (projects, features) and other realm-wide structure: `admin:write` on a realm-wide key. */
+export const REALM_ADMIN_WRITE_SCOPES = { $all: { adminWrite: true, realmWide: true } } as const;
+
+/** Operators' fields: realms themselves. */
+export const OPERATOR_SCOPES = { realmsManage: true } as const;

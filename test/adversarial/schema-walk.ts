@@ -14,6 +14,7 @@ import {
   type GraphQLInputType,
   type GraphQLNamedType,
 } from 'graphql';
+import { SCOPES } from '../../src/auth/scopes.js';
 import { encodeId } from '../../src/global-id.js';
 import { schema } from '../../src/schema/index.js';
 
@@ -35,6 +36,9 @@ const SCOPE_FLAGS: Record<string, string> = {
   usageWrite: 'usage:write',
   keysManage: 'keys:manage',
   billingRead: 'billing:read',
+  adminWrite: 'admin:write',
+  billingWrite: 'billing:write',
+  realmsManage: 'realms:manage',
 };
 
 export interface ScopeHolder {
@@ -173,7 +177,7 @@ async function valueFor(name: string, type: GraphQLInputType, where: string, fie
   if (nullable instanceof GraphQLList) {
     const item = nullable.ofType as GraphQLInputType;
     const named = getNamedType(item);
-    if (name === 'scopes') return (source.caller?.scopes ?? ['usage:read', 'usage:write', 'keys:manage', 'billing:read']).map((s) => s + (source.poison ?? ''));
+    if (name === 'scopes') return (source.caller?.scopes ?? [...SCOPES]).map((s) => s + (source.poison ?? ''));
     if (named instanceof GraphQLEnumType) return named.getValues().map((v) => v.value);
     return [await valueFor(name.replace(/s$/, ''), item, where, fieldName, source)];
   }

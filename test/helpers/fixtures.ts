@@ -1,10 +1,11 @@
 import { newApiKeySecret } from '../../src/auth/api-key-secret.js';
+import { SCOPES } from '../../src/auth/scopes.js';
 import { insertWorkspace } from '../../src/db/workspace-tree.js';
 import type { PrismaClient } from '../../src/generated/prisma/client.js';
 
 let counter = 0;
 
-export const ALL_SCOPES = ['usage:read', 'usage:write', 'keys:manage', 'billing:read'];
+export const ALL_SCOPES = [...SCOPES];
 
 export async function createRealm(prisma: PrismaClient, name = `Realm ${++counter}`) {
   return prisma.realm.create({ data: { name, slug: `${name.toLowerCase().replace(/\W+/g, '-')}-${++counter}` } });
