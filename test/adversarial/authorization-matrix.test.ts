@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeId } from '../../src/global-id.js';
 import type { App } from '../../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { insertWorkspace } from '../../src/db/workspace-tree.js';
 import { createKey } from '../helpers/fixtures.js';
 import { CALLER_NAMES } from './callers.js';
 import { seedWorld, type Caller, type FixtureObject, type World } from './fixture.js';
@@ -17,6 +18,7 @@ import {
   scopeViolations,
   serverErrors,
   snapshot,
+  suspendedAnswer,
   unauthenticatedAnswer,
   visibleTo,
   type Answer,
@@ -50,6 +52,12 @@ const caller = (name: string): Caller => {
   return found;
 };
 const admin = () => caller(CALLER_NAMES[0]);
+const operator = () => caller('operator key');
+
+/** The caller whose answer proves a generated document right: the realm's admin key, or for operators' fields the operator. */
+function prover(target: Target): Caller {
+  return grantsAll(admin(), [...target.pathChecks, ...target.checks]) === false && grantsAll(operator(), [...target.pathChecks, ...target.checks]) !== false ? operator() : admin();
+}
 
 const idsOf: IdSource = (typename, mode = 'every') => {
   const scopedSubtree = caller(CALLER_NAMES[1]).subtree;
@@ -86,6 +94,23 @@ function argumentSource(kind: 'query' | 'mutation'): ArgumentSource {
               const rule = await db.prisma.quotaRule.create({ data: { realmId: realmA, featureId: world.a.features.tx.id, period: 'DAY', thresholdQuantity: '1' } });
               return encodeId('QuotaRule', rule.id);
             }
+            // Structure a mutation may rename, move, archive, suspend or amend: new objects, inside the
+            // scoped keys' subtree where they have one, so that the fixture's own stay as they are.
+            const n = `fresh ${++sequence}`;
+            if (typename === 'Realm') return encodeId('Realm', (await db.prisma.realm.create({ data: { name: n, slug: `adv-fresh-${sequence}-${Date.now()}` } })).id);
+            if (typename === 'Workspace') return encodeId('Workspace', (await db.prisma.$transaction((tx) => insertWorkspace(tx, { realmId: realmA, parentId: world.a.tree.left.id, name: n }))).id);
+            if (typename === 'Datastream') return encodeId('Datastream', (await db.prisma.datastream.create({ data: { realmId: realmA, workspaceId: world.a.tree.left.id, name: n } })).id);
+            if (typename === 'App') return encodeId('App', (await db.prisma.app.create({ data: { realmId: realmA, projectId: world.a.project.id, workspaceId: world.a.tree.left.id, name: n } })).id);
+            if (typename === 'Project') return encodeId('Project', (await db.prisma.project.create({ data: { realmId: realmA, name: n } })).id);
+            if (typename === 'Feature') {
+              const feature = await db.prisma.feature.create({ data: { realmId: realmA, key: `fresh_${sequence}`, name: n, service: 'adversarial', unit: 'TRANSACTION', aggregation: 'SUM' } });
+              return encodeId('Feature', feature.id);
+            }
+            if (typename === 'Contract') {
+              const year = 2300 + sequence;
+              const contract = await db.prisma.contract.create({ data: { realmId: realmA, name: n, startsAt: new Date(Date.UTC(year, 0, 1)), endsAt: new Date(Date.UTC(year, 6, 1)) } });
+              return encodeId('Contract', contract.id);
+            }
             return undefined;
           }
         : undefined,
@@ -101,6 +126,8 @@ async function judge(target: Target, who: Caller) {
   const problems = serverErrors(answer);
   if (!who.authenticated) {
     problems.push(...unauthenticatedAnswer(answer));
+  } else if (who.suspended) {
+    problems.push(...suspendedAnswer(answer));
   } else {
     const data = answer.json?.data;
     const errors: { message: string; extensions?: { code?: string } }[] = answer.json?.errors ?? [];
@@ -119,13 +146,14 @@ async function judge(target: Target, who: Caller) {
     if (everything === true && who.home && (realmWideHome || !billing) && forbidden.length) {
       problems.push(`FORBIDDEN although the caller holds every scope the selection declares: ${forbidden[0]!.message}`);
     }
-    if (who === admin()) {
-      // The realm-wide key with every scope proves the generated document is right: no error, the target reached.
-      if (errors.length) problems.push(`the realm-wide key got errors (generator or bug): ${errors.map((e) => `${e.extensions?.code}: ${e.message}`).join('; ')}`);
-      else if (!reached(data, target.field)) problems.push(`the realm-wide key did not reach ${target.name}: extend the fixture`);
+    if (who === prover(target)) {
+      // The realm-wide key with every scope (the operator, for operators' fields) proves the generated
+      // document is right: no error, the target reached.
+      if (errors.length) problems.push(`the ${who.name} got errors (generator or bug): ${errors.map((e) => `${e.extensions?.code}: ${e.message}`).join('; ')}`);
+      else if (!reached(data, target.field)) problems.push(`the ${who.name} did not reach ${target.name}: extend the fixture`);
       const payload = target.kind === 'mutation' ? data?.[target.field] : null;
       for (const list of ['userErrors', 'rejected']) {
-        if (payload?.[list]?.length) problems.push(`the realm-wide key's ${target.name} was refused (generator): ${JSON.stringify(payload[list])}`);
+        if (payload?.[list]?.length) problems.push(`the ${who.name}'s ${target.name} was refused (generator): ${JSON.stringify(payload[list])}`);
       }
     }
   }
@@ -219,6 +247,8 @@ describe('HTTP routes', () => {
         const path = routePath(route);
         if (route.auth && !who.authenticated) {
           problems.push(...unauthenticatedAnswer(answer));
+        } else if (route.auth && who.suspended) {
+          problems.push(...suspendedAnswer(answer));
         } else if (route.scope && !who.scopes.includes(route.scope)) {
           if (answer.status !== 403 || answer.json?.errors?.[0]?.extensions?.code !== 'FORBIDDEN') problems.push(`HTTP ${answer.status} ${answer.text.slice(0, 200)}, not 403 FORBIDDEN`);
         } else if (route.auth || path === '/healthz') {
@@ -253,6 +283,7 @@ describe('ingestion dimensions', () => {
         const answer = await request(app, '/ingest', { method: 'POST', key: who.key, contentType: 'application/x-ndjson', body: `${line}\n` });
         const problems = serverErrors(answer);
         if (!who.authenticated) problems.push(...unauthenticatedAnswer(answer));
+        else if (who.suspended) problems.push(...suspendedAnswer(answer));
         else if (!who.scopes.includes('usage:write')) {
           if (answer.status !== 403) problems.push(`HTTP ${answer.status}, not 403`);
         } else {

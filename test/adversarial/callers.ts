@@ -7,6 +7,8 @@ export const CALLER_NAMES = [
   'workspace-scoped key, usage:read',
   ...ALL_SCOPES.map((scope) => `realm-wide key, ${scope} only`),
   'key of another realm, all scopes',
+  'key of a suspended realm, all scopes',
+  'operator key',
   'revoked key',
   'rotated-out previous secret',
   'no key',

@@ -28,6 +28,10 @@ export interface Caller {
   tier: Tier;
   /** A key of realm A (the realm every generated argument points into). */
   home: boolean;
+  /** An operator's key: it belongs to no realm, sees every realm, and manages realms only. */
+  operator?: boolean;
+  /** A valid key of a suspended realm: every request is refused with 403 REALM_SUSPENDED. */
+  suspended?: boolean;
 }
 
 /** What an object is, for the visibility rules: its realm, the workspace it belongs to, its token. */
@@ -175,6 +179,10 @@ export async function seedWorld(prisma: PrismaClient) {
 
   const a = await seedRealm('A');
   const b = await seedRealm('B');
+  const suspendedRealm = await prisma.realm.create({ data: { name: 'suspended realm', slug: `adv-suspended-${Date.now()}`, tier: 'ENTERPRISE', suspendedAt: new Date(Date.now() - 60_000) } });
+  const suspendedKey = await createKey(prisma, suspendedRealm.id, { scopes: ALL_SCOPES });
+  const operatorSecret = newApiKeySecret('operator');
+  const operatorKey = await prisma.operatorKey.create({ data: { name: 'adversarial operator', prefix: operatorSecret.prefix, secretHash: operatorSecret.secretHash } });
 
   const allWorkspaces = async (realmId: string) => new Set((await prisma.workspace.findMany({ where: { realmId }, select: { id: true } })).map((w) => w.id));
   const callerOf = async (
@@ -224,12 +232,25 @@ export async function seedWorld(prisma: PrismaClient) {
     await callerOf('workspace-scoped key, usage:read', scopedRead, true),
     ...(await Promise.all(single.map((k, i) => callerOf(`realm-wide key, ${ALL_SCOPES[i]} only`, k, true)))),
     await callerOf('key of another realm, all scopes', b.admin, false),
+    { ...(await callerOf('key of a suspended realm, all scopes', suspendedKey, false)), suspended: true },
+    {
+      name: 'operator key',
+      key: operatorSecret.key,
+      authenticated: true,
+      realmId: null,
+      workspaceId: null,
+      subtree: new Set<string>(),
+      scopes: ['realms:manage'],
+      tier: 'ENTERPRISE',
+      home: false,
+      operator: true,
+    },
     unauthenticated('revoked key', revoked.key),
     unauthenticated('rotated-out previous secret', rotated.key),
     unauthenticated('no key', null),
   ];
 
-  return { a, b, objects, callers, hour };
+  return { a, b, objects, callers, hour, operatorKey };
 }
 
 export async function subtree(prisma: PrismaClient, workspaceId: string): Promise<Set<string>> {

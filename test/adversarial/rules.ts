@@ -12,7 +12,10 @@ import { fieldOf, fieldScopes, granted, isBillingType, schema, typeScopes, type 
  *  (c) unauthenticated callers get 401 UNAUTHENTICATED;
  *  (d) a workspace-scoped key changes no realm-wide state; no key creates or changes a key with
  *      more than it holds;
- *  (e) never a 5xx nor "Unexpected error.".
+ *  (e) never a 5xx nor "Unexpected error.";
+ *  (f) a key of a suspended realm gets 403 REALM_SUSPENDED and nothing else, on every field and route.
+ * Operators' keys belong to no realm: they may see every realm (and what the audit log names), and
+ * change no realm's contents.
  */
 
 export interface Answer {
@@ -26,7 +29,8 @@ const hasField = (model: string, field: string) => !!models[model]?.fields.some(
 
 /** Whether `caller` may see `object`. */
 export function visibleTo(caller: Caller, object: Pick<FixtureObject, 'realmId' | 'workspaceId' | 'sharedWithScopedKeys' | 'billing'>): boolean {
-  if (!caller.authenticated || object.realmId !== caller.realmId) return false;
+  if (caller.operator) return true;
+  if (!caller.authenticated || caller.suspended || object.realmId !== caller.realmId) return false;
   if (object.billing && (caller.workspaceId || !caller.scopes.includes('billing:read'))) return false;
   if (!caller.workspaceId) return true;
   return object.sharedWithScopedKeys || (!!object.workspaceId && caller.subtree.has(object.workspaceId));
@@ -45,6 +49,11 @@ export class ObjectDirectory {
   async lookup(typename: string, id: string): Promise<FixtureObject | null> {
     const known = this.byId.get(`${typename}:${id}`);
     if (known) return known;
+    if (typename === 'OperatorKey') {
+      // Operators' keys belong to no realm: only operators may see them (the audit log names them).
+      const row = await this.prisma.operatorKey.findUnique({ where: { id } });
+      return row && { typename, id, realmId: '', workspaceId: null, sharedWithScopedKeys: false, billing: false, token: null };
+    }
     const model = models[typename];
     if (!model) throw new Error(`global id of type ${typename}, which is no database model: teach test/adversarial/rules.ts where it lives`);
     const delegate = (this.prisma as any)[typename[0]!.toLowerCase() + typename.slice(1)];
@@ -135,6 +144,16 @@ export function unauthenticatedAnswer(answer: Answer): string[] {
   return problems;
 }
 
+/** Rule (f). */
+export function suspendedAnswer(answer: Answer): string[] {
+  const code = answer.json?.errors?.[0]?.extensions?.code;
+  const problems = [];
+  if (answer.status !== 403) problems.push(`HTTP ${answer.status}, not 403`);
+  if (code !== 'REALM_SUSPENDED') problems.push(`code ${code ?? 'none'}, not REALM_SUSPENDED`);
+  if (answer.json?.data) problems.push('data for a key of a suspended realm');
+  return problems;
+}
+
 /** Rule (b) on an answer's data: values of fields, and objects of types, whose scopes the caller lacks. */
 export function scopeViolations(caller: Caller, data: unknown, root: 'Query' | 'Mutation'): string[] {
   const problems: string[] = [];
@@ -189,7 +208,8 @@ export function reached(data: unknown, field: string): boolean {
  * the Prisma datamodel. Alerts are left out: any key's ingestion may legitimately raise one.
  */
 export function realmLevelModels(): { model: string }[] {
-  const direct = Object.keys(models).filter((m) => hasField(m, 'realmId') && !hasField(m, 'workspaceId') && m !== 'Alert' && m !== 'Realm');
+  // The audit log is written by every allowed change; workspaces are checked against the caller's subtree.
+  const direct = Object.keys(models).filter((m) => hasField(m, 'realmId') && !hasField(m, 'workspaceId') && !['Alert', 'Realm', 'AuditEntry', 'Workspace'].includes(m));
   const owned = Object.keys(models).filter((m) => !hasField(m, 'realmId') && models[m]!.fields.some((f) => f.kind === 'object' && f.relationFromFields?.length && direct.includes(f.type)));
   return [...direct, ...owned].map((model) => ({ model }));
 }
@@ -209,9 +229,19 @@ export interface KeyRow {
   revokedAt: Date | null;
 }
 
+/** A row that belongs to a workspace: the workspace (for a workspace, itself) and the row as text. */
+interface OwnedRow {
+  workspaceId: string | null;
+  text: string;
+}
+
 export interface Snapshot {
   realmLevel: Map<string, string>;
   keys: Map<string, KeyRow>;
+  /** Workspaces, datastreams and apps of the realm, by `<Model>:<id>`. */
+  owned: Map<string, OwnedRow>;
+  /** Each workspace's subtree (itself included), by workspace id. */
+  subtrees: Map<string, Set<string>>;
 }
 
 export async function snapshot(prisma: PrismaClient, realmId: string): Promise<Snapshot> {
@@ -225,7 +255,17 @@ export async function snapshot(prisma: PrismaClient, realmId: string): Promise<S
   const realmLevel = new Map(Object.entries(digests!));
   const keys = new Map<string, KeyRow>();
   for (const key of await prisma.apiKey.findMany({ where: { realmId } })) keys.set(key.id, key as KeyRow);
-  return { realmLevel, keys };
+  const owned = new Map<string, OwnedRow>();
+  for (const w of await prisma.workspace.findMany({ where: { realmId } })) owned.set(`Workspace:${w.id}`, { workspaceId: w.id, text: json(w) });
+  for (const d of await prisma.datastream.findMany({ where: { realmId } })) owned.set(`Datastream:${d.id}`, { workspaceId: d.workspaceId, text: json(d) });
+  for (const a of await prisma.app.findMany({ where: { realmId } })) owned.set(`App:${a.id}`, { workspaceId: a.workspaceId, text: json(a) });
+  const subtrees = new Map<string, Set<string>>();
+  for (const row of await prisma.workspaceClosure.findMany({ where: { ancestor: { realmId } }, select: { ancestorId: true, descendantId: true } })) {
+    const set = subtrees.get(row.ancestorId) ?? new Set<string>();
+    set.add(row.descendantId);
+    subtrees.set(row.ancestorId, set);
+  }
+  return { realmLevel, keys, owned, subtrees };
 }
 
 /** For a model without a realm of its own: the foreign key to the realm-level model it belongs to. */
@@ -243,6 +283,24 @@ export function forbiddenChanges(caller: Caller, before: Snapshot, after: Snapsh
     if (rows !== before.realmLevel.get(model) && (caller.workspaceId || outsider)) {
       problems.push(`${model} rows of the realm changed by ${caller.workspaceId ? 'a workspace-scoped key' : 'a caller outside the realm'}`);
     }
+  }
+  // Workspaces, datastreams and apps: a scoped key changes them only strictly inside its subtree (never
+  // its own root's place), before and after the change; callers outside the realm change none.
+  const root = caller.workspaceId;
+  const inside = (snap: Snapshot, workspaceId: string | null) => !!root && !!workspaceId && (snap.subtrees.get(root)?.has(workspaceId) ?? false);
+  for (const key of new Set([...before.owned.keys(), ...after.owned.keys()])) {
+    const old = before.owned.get(key);
+    const now = after.owned.get(key);
+    if (old?.text === now?.text) continue;
+    if (outsider) {
+      problems.push(`${key.split(':')[0]} of the realm ${old ? 'changed' : 'created'} by a caller outside the realm`);
+      continue;
+    }
+    if (!root) continue;
+    const ownRoot = key === `Workspace:${root}`;
+    const allowed = (!old || inside(before, old.workspaceId)) && (!now || inside(after, now.workspaceId)) && !ownRoot;
+    const renamedRootOnly = ownRoot && old && now && JSON.parse(old.text).parentId === JSON.parse(now.text).parentId && JSON.parse(old.text).archivedAt === JSON.parse(now.text).archivedAt;
+    if (!allowed && !renamedRootOnly) problems.push(`${key.split(':')[0]} ${ownRoot ? "(the key's own root)" : 'outside the subtree'} ${old ? 'changed' : 'created'} by a workspace-scoped key`);
   }
   for (const [id, key] of after.keys) {
     const old = before.keys.get(id);
