@@ -1,17 +1,21 @@
 /**
  * postinstall: builds the migrated PGlite data directory (src/db/pglite-template.ts) that a first
- * start and the tests load instead of running initdb and the migrations. Never fails the install:
- * without it, a first start only takes longer.
+ * start and the tests load instead of running initdb and the migrations, and the prebuilt demo a
+ * first start copies instead of seeding. Never fails the install: without them, a first start
+ * only takes longer.
  */
 import { existsSync } from 'node:fs';
-import { buildPGliteTemplate, pgliteTemplatePath } from '../src/db/pglite-template.js';
+import { buildDemoTemplate, buildPGliteTemplate, pgliteTemplatePath } from '../src/db/pglite-template.js';
 
+const seconds = (since: number) => `${Math.round((performance.now() - since) / 1000)} s`;
 const started = performance.now();
 try {
   const existed = existsSync(pgliteTemplatePath());
-  const file = await buildPGliteTemplate();
-  const took = existed ? 'was up to date' : `built in ${Math.round((performance.now() - started) / 1000)} s`;
-  console.log(`The migrated embedded-database template ${took} (${file})`);
+  await buildPGliteTemplate();
+  const migrated = existed ? 'up to date' : `built in ${seconds(started)}`;
+  const demoStarted = performance.now();
+  const demo = await buildDemoTemplate();
+  console.log(`Embedded-database templates: migrated ${migrated}, demo ${demo.built ? `seeded in ${seconds(demoStarted)}` : 'up to date'} (${demo.dir})`);
 } catch (error) {
-  console.log(`Skipped the embedded-database template (${error instanceof Error ? error.message : String(error)}); the first start will create the database itself`);
+  console.log(`Skipped the embedded-database templates (${error instanceof Error ? error.message : String(error)}); the first start will create the database itself`);
 }

@@ -10,7 +10,7 @@ import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapt
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { openPGlite, parseDatabaseTarget } from '../src/db/adapters.js';
+import { openPGlite, parseDatabaseTarget, withWholeScripts } from '../src/db/adapters.js';
 import type { SchemaEngine as WasmSchemaEngine } from '@prisma/schema-engine-wasm';
 import { createSchemaEngine, loadSchemaEngineWasm } from '../src/db/schema-engine.js';
 
@@ -77,7 +77,7 @@ async function factoryFor(url: string | undefined): Promise<SqlMigrationAwareDri
     ...(target.schema ? { options: `-c search_path="${target.schema}"` } : {}),
   });
   relabelCharColumns(pool);
-  return withMemoryShadow(new PrismaPg(pool, target.schema ? { schema: target.schema } : undefined));
+  return withMemoryShadow(withWholeScripts(new PrismaPg(pool, target.schema ? { schema: target.schema } : undefined)));
 }
 
 function errorLog(code: string, message: string) {

@@ -6,7 +6,7 @@ import { parseApiKey, secretMatches } from './auth/api-key-secret.js';
 import { ConfigError, DEFAULT_AUTH_CACHE_TTL_MS, loadConfig, type Config } from './config.js';
 import type { DatabaseTarget } from './db/adapters.js';
 import type { Database } from './db/database.js';
-import { DEMO_API_KEY, isDatabaseEmpty, seedDemo } from './db/seed.js';
+import { DEMO_API_KEY, isDatabaseEmpty, seedDemo, topUpDemo } from './db/seed.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import type { QuotaDeliverer } from './quota/delivery.js';
 import { answerClientError, errorBody } from './plugins/http-errors.js';
@@ -155,25 +155,39 @@ async function checkPostgres(target: Extract<DatabaseTarget, { kind: 'postgres' 
   }
 }
 
-async function openConfiguredDatabase(config: Config, logger: Logger): Promise<Database> {
+/**
+ * Opens (creating, migrating) the configured database. A first start of a PGlite directory with the
+ * demo copies the demo prebuilt at `npm install` when it can become the demo of `now`: then
+ * `prebuiltDemo` says when it was seeded, for topUpDemo.
+ */
+async function openConfiguredDatabase(config: Config, logger: Logger, now: Date): Promise<{ db: Database; prebuiltDemo?: { seededAt: Date } }> {
   const target = config.databaseTarget;
   if (target.kind === 'pglite') preparePGliteDir(target.dir);
   else await checkPostgres(target);
   const started = performance.now();
-  const { isFreshPGliteDir } = await import('./db/pglite-template.js');
-  if (target.kind === 'pglite' && isFreshPGliteDir(target.dir)) logger.info(`first start: creating the embedded database in ${target.dir}`);
+  const { copyDemoTemplate, isFreshPGliteDir } = await import('./db/pglite-template.js');
+  let prebuiltDemo: { seededAt: Date } | undefined;
+  if (target.kind === 'pglite' && isFreshPGliteDir(target.dir)) {
+    prebuiltDemo = config.seedDemo && target.dir !== 'memory://' ? copyDemoTemplate(target.dir, now) : undefined;
+    logger.info(
+      prebuiltDemo
+        ? `first start: creating the embedded database in ${target.dir} from the demo prebuilt at install (seeded at ${prebuiltDemo.seededAt.toISOString()})`
+        : `first start: creating the embedded database in ${target.dir}`,
+    );
+  }
   let migrated = false;
+  const onMigrated = (applied: string[]) => {
+    migrated = true;
+    if (applied.length === 0) logger.info('database schema is up to date');
+    else logger.info({ migrations: applied }, `applied ${applied.length} migration(s): ${applied.join(', ')}`);
+  };
   try {
     const { openDatabase } = await import('./db/database.js');
-    const db = await openDatabase(target, {
-      onMigrated(applied) {
-        migrated = true;
-        if (applied.length === 0) logger.info('database schema is up to date');
-        else logger.info({ migrations: applied }, `applied ${applied.length} migration(s): ${applied.join(', ')}`);
-      },
-    });
+    // The prebuilt demo holds every current migration (its directory's name is derived from them).
+    const db = await openDatabase(target, prebuiltDemo ? { migrate: false } : { onMigrated });
+    if (prebuiltDemo) onMigrated((await import('./db/schema-engine.js')).readMigrationsList().migrationDirectories.map((m) => m.path));
     logger.info({ database: db.description, durationMs: elapsedMs(started) }, `opened ${db.description}`);
-    return db;
+    return { db, prebuiltDemo };
   } catch (error) {
     logger.debug({ err: error }, 'opening the database failed');
     const where = target.kind === 'pglite' ? `the embedded database in ${target.dir}` : 'the PostgreSQL database';
@@ -305,9 +319,24 @@ async function main(): Promise<void> {
   process.on('SIGINT', (signal) => void shutdown(signal));
 
   startup = (async () => {
-    db = await openConfiguredDatabase(config, logger);
+    const now = new Date();
+    const opened = await openConfiguredDatabase(config, logger, now);
+    db = opened.db;
     if (shuttingDown) return;
-    if (config.seedDemo && (await isDatabaseEmpty(db.prisma))) {
+    if (config.seedDemo && opened.prebuiltDemo) {
+      const seedStarted = performance.now();
+      const { seededAt } = opened.prebuiltDemo;
+      const seeded = await topUpDemo(db.prisma, { seededAt, now }).catch((error: unknown) => {
+        logger.debug({ err: error }, 'topping up the prebuilt demo failed');
+        throw new StartupError(
+          `bringing the prebuilt demo up to date failed (${errorSummary(error)}); empty ${config.databaseTarget.kind === 'pglite' ? config.databaseTarget.dir : 'the database'} and start again, or set SEED_DEMO=false`,
+        );
+      });
+      logger.info(
+        { realmIds: seeded.realmIds, prebuilt: true, addedHours: seeded.addedHours, durationMs: elapsedMs(seedStarted) },
+        `seeded the demo in ${elapsedMs(seedStarted)} ms`,
+      );
+    } else if (config.seedDemo && (await isDatabaseEmpty(db.prisma))) {
       const seedStarted = performance.now();
       logger.info('empty database: seeding the demo realms (SEED_DEMO=false skips this)');
       const seeded = await seedDemo(db.prisma, {
@@ -330,6 +359,9 @@ async function main(): Promise<void> {
     } else if (demoKey && !config.development) {
       logger.warn('the demo API key works on this production server (SEED_DEMO=true); anyone can use it');
     }
+    // Development's operator key is public too: printed beside the demo key, never working in production.
+    const devOperator = await (await import('./admin/operators.js')).devOperatorKeyAtStart(db.prisma, config);
+    if (devOperator.revoked) logger.warn('revoked the development operator key: its secret is public; create one with usage-gateway operator:create-key');
 
     const database = db;
     const { createApp } = await yogaModule;
@@ -348,6 +380,7 @@ async function main(): Promise<void> {
       exposeQueryStats: config.exposeQueryStats,
       authCacheTtlMs: config.authCacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS,
       graphiql: config.graphiql ? { defaultKey: config.development ? demoKey : undefined } : false,
+      console: { defaultKey: config.development ? demoKey : undefined },
       introspection: config.introspection,
       maxBodyBytes: config.graphqlMaxBodyBytes,
       plugins: [
@@ -390,8 +423,10 @@ async function main(): Promise<void> {
       { port, host: config.host, database: database.description, startupMs: elapsedMs(startedAt) },
       `listening on ${config.host}:${port} (${database.description}), ready in ${elapsedMs(startedAt)} ms`,
     );
+    process.stdout.write(`Console: http://localhost:${port}/\n`);
     process.stdout.write(`${config.graphiql ? 'GraphiQL' : 'GraphQL'}: http://localhost:${port}/graphql\n`);
     if (demoKey) process.stdout.write(`API key: ${demoKey}\n`);
+    if (devOperator.key) process.stdout.write(`Operator key: ${devOperator.key}\n`);
   })();
   try {
     await startup;

@@ -4,6 +4,7 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createGraphQLError, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { Authenticator } from './auth/authenticate.js';
+import { useConsole, type ConsoleOptions } from './console/serve.js';
 import { DEFAULT_GRAPHQL_MAX_BODY_BYTES } from './config.js';
 import type { Context } from './context.js';
 import { currentStatementLog, newStatementLog, recordStatements } from './db/statement-recorder.js';
@@ -33,6 +34,8 @@ export interface AppOptions {
   authCacheTtlMs?: number;
   /** GraphiQL at GET /graphql; `defaultKey` pre-fills its Authorization header (development only). */
   graphiql?: false | { defaultKey?: string };
+  /** The usage console at GET / (built at `npm install`); `defaultKey` pre-fills its key (development only). */
+  console?: false | ConsoleOptions;
   /** Whether `__schema` / `__type` queries are answered (default true; GRAPHQL_INTROSPECTION). */
   introspection?: boolean;
   /** The largest `/graphql` request body in bytes (default DEFAULT_GRAPHQL_MAX_BODY_BYTES); larger ones get 413. */
@@ -161,6 +164,7 @@ export function createApp(options: AppOptions): App {
       // First: every response, whichever plugin answers it, gets the request id and the JSON error shape.
       useRequestId(),
       useHttpErrorContract(),
+      ...(options.console ? [useConsole(options.console)] : []),
       ...(rateLimit ? [useRouteRateLimits(rateLimit)] : []),
       ...(options.plugins ?? []),
       ...(traffic ? [traffic.plugin()] : []),

@@ -218,7 +218,7 @@ describe('bad input to the mutations', () => {
     ['overlapping contracts', { startsAt: '2026-06-01T00:00:00Z', endsAt: '2028-01-01T00:00:00Z' }, 'OVERLAPPING_CONTRACT'],
     ['end before start', { startsAt: '2029-01-01T00:00:00Z', endsAt: '2028-01-01T00:00:00Z' }, 'INVALID_RANGE'],
     ['end at start', { endsAt: '2028-01-01T00:00:00Z' }, 'INVALID_RANGE'],
-    ['a blank name', { name: '  ' }, 'INVALID_NAME'],
+    ['a blank name', { name: '  ' }, 'BLANK'],
   ])('createContract: %s', async (_name, input, code) => {
     expect(await errorOf(CREATE_CONTRACT, contract(input))).toMatchObject({ code });
   });

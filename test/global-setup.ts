@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrateDatabase } from '../src/db/database.js';
 import { buildPGliteTemplate } from '../src/db/pglite-template.js';
@@ -24,6 +25,8 @@ declare module 'vitest' {
      * the pglite project is not part of the run.
      */
     pgliteSeedChecksums: string | undefined;
+    /** Where this project's seeded demo is built, once, by the first file that asks (test/helpers/demo-database.ts). */
+    demoTemplate: { pgliteFile: string; postgresName: string; claimFile: string; failedFile: string } | undefined;
   }
 }
 
@@ -34,11 +37,30 @@ const removeSeedChecksums = async () => {
   for (const suffix of ['', '.started', '.partial']) rmSync(seedChecksumsFile + suffix, { force: true });
 };
 
+function demoTemplateNames(kind: 'pglite' | 'postgres') {
+  const base = path.join(tmpdir(), `ugw-demo-${process.env.UGW_TEST_RUN_ID}-${kind}`);
+  return {
+    pgliteFile: `${base}.tar`,
+    postgresName: `ugw_demo_${process.env.UGW_TEST_RUN_ID}`,
+    claimFile: `${base}.claimed`,
+    failedFile: `${base}.failed`,
+  };
+}
+
+function removeDemoFiles(names: ReturnType<typeof demoTemplateNames>): void {
+  for (const file of [names.pgliteFile, `${names.pgliteFile}.partial`, names.claimFile, names.failedFile]) rmSync(file, { force: true });
+}
+
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
   if (project.config.env?.TEST_DB !== 'postgres') {
     project.provide('pgliteSeedChecksums', seedChecksumsFile);
     project.provide('pgliteTemplate', await buildPGliteTemplate());
-    return removeSeedChecksums;
+    const demo = demoTemplateNames('pglite');
+    project.provide('demoTemplate', demo);
+    return async () => {
+      await removeSeedChecksums();
+      removeDemoFiles(demo);
+    };
   }
   const pgliteRuns = project.vitest.projects.some((other) => other.config.env?.TEST_DB === 'pglite');
   project.provide('pgliteSeedChecksums', pgliteRuns ? seedChecksumsFile : undefined);
@@ -52,8 +74,24 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     throw error;
   }
   project.provide('postgresTemplate', template.name);
+  const demo = demoTemplateNames('postgres');
+  project.provide('demoTemplate', demo);
   return async () => {
     await removeSeedChecksums();
+    removeDemoFiles(demo);
+    await dropDemoDatabases(adminUrl, demo.postgresName);
     await template.drop();
   };
+}
+
+/** Drops the run's demo, and the half-seeded one a builder that died may have left under its building name. */
+async function dropDemoDatabases(adminUrl: string, demoName: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(`SELECT datname AS name FROM pg_database WHERE starts_with(datname, $1)`, [demoName]);
+    for (const { name } of rows) await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
 }

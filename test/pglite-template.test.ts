@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db/database.js';
-import { isFreshPGliteDir, pgliteTemplatePath, readPGliteTemplate } from '../src/db/pglite-template.js';
+import { buildDemoTemplate, copyDemoTemplate, isFreshPGliteDir, pgliteTemplatePath, readPGliteTemplate } from '../src/db/pglite-template.js';
+import { topUpDemo } from '../src/db/seed.js';
 import { readMigrationsList } from '../src/db/schema-engine.js';
 import { testDatabaseKind } from './helpers/database.js';
 
@@ -67,4 +68,27 @@ describe.runIf(testDatabaseKind() === 'pglite')('the migrated PGlite template', 
       await again.close();
     }
   }, 120_000);
+
+  it('copies the demo prebuilt at install into a first start, which tops it up to the last whole hour', async () => {
+    // What postinstall builds; a no-op when it is there for this month and this seed code.
+    await buildDemoTemplate();
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'ugw-demo-')), 'db');
+    dirs.push(path.dirname(dir));
+    const now = new Date();
+    const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1, 1));
+    expect(copyDemoTemplate(dir, nextMonth)).toBeUndefined();
+    expect(isFreshPGliteDir(dir)).toBe(true);
+    const copied = copyDemoTemplate(dir, now);
+    expect(copied?.seededAt.getTime()).toBeLessThanOrEqual(now.getTime());
+    expect(isFreshPGliteDir(dir)).toBe(false);
+    const db = await openDatabase({ kind: 'pglite', dir }, { migrate: false });
+    try {
+      await topUpDemo(db.prisma, { seededAt: copied!.seededAt, now });
+      const lastHour = new Date((Math.floor(now.getTime() / 3_600_000) - 1) * 3_600_000);
+      expect((await db.prisma.usageHourly.aggregate({ _max: { hour: true } }))._max.hour).toEqual(lastHour);
+      expect(await appliedMigrations(db)).toEqual(readMigrationsList().migrationDirectories.map((m) => m.path));
+    } finally {
+      await db.close();
+    }
+  }, 300_000);
 });

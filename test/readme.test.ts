@@ -4,15 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse, validate, type OperationDefinitionNode } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_API_KEY, seedDemo } from '../src/db/seed.js';
+import { DEMO_API_KEY } from '../src/db/seed.js';
 import { useUsageExportEndpoints } from '../src/exports/http.js';
 import { useIngestEndpoint } from '../src/ingest/http.js';
 import { schema } from '../src/schema/index.js';
 import { createApp } from '../src/yoga.js';
-import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import type { TestDatabase } from './helpers/database.js';
+import { createDemoTestDatabase } from './helpers/demo-database.js';
 import { listenOnFreePort, outputOf, projectRoot, type CliRun } from './server/server-process.js';
 
-// Every example of README.md runs as written against a freshly seeded demo and answers with data:
+// Every example of README.md runs as written against a copy of the run's freshly seeded demo and answers with data:
 // the GraphQL blocks over HTTP with the demo key, the shell blocks (curl, usage-gateway) in bash,
 // the command installed as `npm link` would (a symlink on PATH), from a directory outside the project.
 
@@ -76,8 +77,7 @@ async function graphql(query: string, vars: Record<string, unknown> = {}) {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await seedDemo(db.prisma);
+  db = await createDemoTestDatabase();
   const app = createApp({ prisma: db.prisma, plugins: [useIngestEndpoint({ prisma: db.prisma }), useUsageExportEndpoints({ prisma: db.prisma })] });
   listening = await listenOnFreePort(app);
   origin = listening.url;
@@ -97,7 +97,7 @@ beforeAll(async () => {
     featureId: feature('location.transactions'),
     events: [{ idempotencyKey: 'readme-graphql-1', feature: 'location.transactions', timestamp: new Date().toISOString(), quantity: '12' }],
   };
-  // Seeding 13 months of hourly usage takes most of this on a busy machine.
+  // The first file to ask for the run's demo seeds it (13 months of hourly usage): minutes on a busy machine.
 }, 600_000);
 
 afterAll(async () => {

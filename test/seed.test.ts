@@ -3,8 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { hashSecret, parseApiKey } from '../src/auth/api-key-secret.js';
 import { SCOPES } from '../src/auth/scopes.js';
+import { createOperatorKey } from '../src/admin/operators.js';
+import { FIRST_ADMIN_KEY_NAME } from '../src/admin/realms.js';
 import { openDatabase, type Database } from '../src/db/database.js';
-import { DEMO, DEMO_API_KEY, dimensionKey, isDatabaseEmpty, seedDemo } from '../src/db/seed.js';
+import { canTopUpDemo, DEMO, DEMO_API_KEY, demoFingerprint, dimensionKey, isDatabaseEmpty, seedDemo, topUpDemo } from '../src/db/seed.js';
 import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { createTestDatabase, testDatabaseKind, type TestDatabase } from './helpers/database.js';
 
@@ -251,6 +253,34 @@ describe(`seedDemo on ${testDatabaseKind()}`, () => {
     expect(acme.prices.every((p) => p.currency === 'EUR' && p.unitAmount.greaterThan(0))).toBe(true);
   });
 
+  it('provisions through the domain functions: one SYSTEM audit entry per object, the demo key as Acme\'s first key', async () => {
+    const entries = await prisma.auditEntry.findMany({ select: { action: true, actorType: true, actorId: true, realmId: true, targetId: true } });
+    expect(new Set(entries.map((e) => e.actorType))).toEqual(new Set(['SYSTEM']));
+    expect(entries.every((e) => e.actorId === null && e.realmId !== null)).toBe(true);
+    const counts = Object.fromEntries(
+      (['realm', 'apiKey', 'workspace', 'datastream', 'project', 'app', 'feature', 'contract', 'creditGrant'] as const).map((type) => [
+        type,
+        entries.filter((e) => e.action === `${type}.create`).length,
+      ]),
+    );
+    expect(counts).toEqual({
+      realm: await prisma.realm.count(),
+      apiKey: 3, // each realm's first key; the other demo keys are inserted as planned
+      workspace: await prisma.workspace.count(),
+      datastream: await prisma.datastream.count(),
+      project: await prisma.project.count(),
+      app: await prisma.app.count(),
+      feature: await prisma.feature.count(),
+      contract: await prisma.contract.count(),
+      creditGrant: await prisma.creditGrant.count(),
+    });
+    expect(entries.filter((e) => e.action === 'price.set').length).toBe(await prisma.price.count());
+    const demoKey = await prisma.apiKey.findUniqueOrThrow({ where: { prefix: parseApiKey(DEMO_API_KEY)!.prefix } });
+    const acme = await prisma.realm.findUniqueOrThrow({ where: { slug: DEMO.realms.acme.slug } });
+    expect(entries.filter((e) => e.action === 'apiKey.create' && e.realmId === acme.id).map((e) => e.targetId)).toEqual([demoKey.id]);
+    expect(demoKey.createdAt).toEqual(acme.createdAt);
+  });
+
   it('stores the demo key (known secret) and the other keys', async () => {
     const prefix = parseApiKey(DEMO_API_KEY)!.prefix;
     const demo = await prisma.apiKey.findUniqueOrThrow({ where: { prefix }, include: { realm: true } });
@@ -321,7 +351,9 @@ describe(`seedDemo on ${testDatabaseKind()}`, () => {
       prisma,
       `SELECT COUNT(DISTINCT h."apiKeyId") AS n FROM "UsageHourly" h JOIN "Feature" f ON f.id = h."featureId" WHERE f.key = 'api.requests'`,
     );
-    expect(Number(perKey[0]!.n)).toBe(await prisma.apiKey.count());
+    // Every key has traffic but the admin keys createRealm gives Globex and Initech (their demo traffic comes from integration keys).
+    expect(Number(perKey[0]!.n)).toBe(await prisma.apiKey.count({ where: { name: { not: FIRST_ADMIN_KEY_NAME } } }));
+    expect(await prisma.apiKey.count({ where: { name: FIRST_ADMIN_KEY_NAME } })).toBe(2);
   });
 
   it('keeps unique rows consistent with their keys: hourly quantity = distinct keys', async () => {
@@ -366,10 +398,37 @@ describe(`seedDemo on ${testDatabaseKind()}`, () => {
     expect(Number(counts!.month)).toBeLessThan(Number(counts!.days));
   });
 
-  it('is deterministic: seeding again with the same clock gives the same data', async () => {
+  it('tops a demo seeded earlier in the month up to exactly what a fresh seed writes, forwards and back', async () => {
+    const later = new Date(NOW.getTime() + 2 * DAY_MS + 5 * 3_600_000);
+    expect(canTopUpDemo(NOW, later)).toBe(true);
+    expect(demoFingerprint(later)).toBe(demoFingerprint(NOW));
+    const added = await topUpDemo(prisma, { seededAt: NOW, now: later });
+    expect(added.addedHours).toBe(53);
+    const toppedUp = await checksums(prisma);
+    expect(toppedUp).not.toEqual(first);
+    await seedDemo(prisma, { now: later });
+    expect(await checksums(prisma)).toEqual(toppedUp);
+    await topUpDemo(prisma, { seededAt: later, now: NOW });
+    expect(await checksums(prisma)).toEqual(first);
+  }, HOOK_TIMEOUT);
+
+  it('does not top up across a month: the anchor of every relative date moved', async () => {
+    const nextMonth = new Date('2026-04-01T00:30:00Z');
+    expect(canTopUpDemo(NOW, nextMonth)).toBe(false);
+    expect(demoFingerprint(nextMonth)).not.toBe(demoFingerprint(NOW));
+    await expect(topUpDemo(prisma, { seededAt: NOW, now: nextMonth })).rejects.toThrow(/another month/);
+  });
+
+  it('is deterministic: seeding again with the same clock gives the same data, and keeps operator keys and the audit log', async () => {
+    const operator = await createOperatorKey(prisma, { name: 'made before the first start' });
+    if (!('secret' in operator)) throw new Error(JSON.stringify(operator));
+    const auditEntries = await prisma.auditEntry.count();
     await seedDemo(prisma, { now: NOW });
     expect(await checksums(prisma)).toEqual(first);
     expect(await isDatabaseEmpty(prisma)).toBe(false);
+    expect(await prisma.operatorKey.findUnique({ where: { id: operator.id }, select: { prefix: true } })).toEqual({ prefix: operator.prefix });
+    // The earlier entries stay; the new seed added its own.
+    expect(await prisma.auditEntry.count()).toBeGreaterThan(auditEntries);
   }, HOOK_TIMEOUT);
 
   it.runIf(testDatabaseKind() === 'postgres')('gives PostgreSQL exactly the data it gives PGlite', async () => {

@@ -64,7 +64,7 @@ export async function createIdempotently(db: Db, request: IdempotentRequest, cre
   const problem = idempotencyKeyProblem(request.key);
   if (problem) return { userErrors: [problem] };
   const hash = inputHash(request.action, request.input);
-  await db.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${request.scope}\u0000${request.key}`}, 0))`;
+  await db.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${request.scope}\n${request.key}`}, 0))`;
   const existing = await db.idempotencyRecord.findUnique({ where: { scope_key: { scope: request.scope, key: request.key } } });
   const fresh = existing && existing.createdAt.getTime() > request.now.getTime() - IDEMPOTENCY_KEY_RETENTION_MS;
   if (existing && fresh) {

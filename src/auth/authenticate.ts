@@ -17,6 +17,18 @@ export function forgetCachedKey(apiKeyId: string): void {
   keyChangedAt.set(apiKeyId, performance.now());
 }
 
+/** When each realm was last changed by this process (suspended, resumed, its tier changed). */
+const realmChangedAt = new Map<string, number>();
+
+/** Call after changing a realm (suspension, rate plan): every authenticator of this process drops its cached keys of that realm at once. */
+export function forgetCachedRealm(realmId: string): void {
+  realmChangedAt.set(realmId, performance.now());
+}
+
+function changedSince(record: { id: string; realmId: string }, fetchedAt: number): boolean {
+  return (keyChangedAt.get(record.id) ?? -1) >= fetchedAt || (realmChangedAt.get(record.realmId) ?? -1) >= fetchedAt;
+}
+
 const KEY_SELECT = {
   id: true,
   realmId: true,
@@ -42,8 +54,8 @@ const OPERATOR_RATE_PLAN = { key: { tier: 'ENTERPRISE', customRateLimit: null },
  *
  * With `cacheTtlMs` > 0 a key's row is kept that long, so most requests authenticate without SQL
  * (the secret is still hashed and compared every time, and revocation dates still apply). Changes
- * made through this process (`forgetCachedKey`) apply at once; changes made by another gateway
- * process apply within the TTL.
+ * made through this process (`forgetCachedKey`, `forgetCachedRealm`: revocation, rotation, a realm
+ * suspended or resumed) apply at once; changes made by another gateway process apply within the TTL.
  */
 export class Authenticator {
   private lastUsedWrites = new Map<string, number>();
@@ -58,7 +70,7 @@ export class Authenticator {
     if (this.cacheTtlMs <= 0) return this.prisma.apiKey.findUnique({ where: { prefix }, select: KEY_SELECT });
     const cached = this.cache.get(prefix);
     const now = performance.now();
-    if (cached && now - cached.fetchedAt < this.cacheTtlMs && !((keyChangedAt.get(cached.record.id) ?? -1) >= cached.fetchedAt)) return cached.record;
+    if (cached && now - cached.fetchedAt < this.cacheTtlMs && !changedSince(cached.record, cached.fetchedAt)) return cached.record;
     const record = await this.prisma.apiKey.findUnique({ where: { prefix }, select: KEY_SELECT });
     // Unknown prefixes are not cached: guessing keys must not fill memory.
     if (record) {

@@ -62,7 +62,7 @@ async function load(ctx: Context, realmId: string, monthNames: readonly string[]
   const [contracts, grants, rows] = await Promise.all([
     ctx.prisma.contract.findMany({
       where: { realmId, startsAt: { lt: end }, endsAt: { gt: from } },
-      select: { startsAt: true, endsAt: true, licenses: { select: { id: true, featureId: true, quantityPerMonth: true } } },
+      select: { startsAt: true, endsAt: true, licenses: { select: { id: true, featureId: true, quantityPerMonth: true, startsAt: true, endsAt: true } } },
     }),
     ctx.prisma.creditGrant.findMany({
       where: { realmId, startsAt: { lt: end }, OR: [{ endsAt: null }, { endsAt: { gt: from } }] },

@@ -23,20 +23,41 @@ export function proratedForMonth(month: BillingMonth, timeZone: string, allowanc
   return roundQuantity(sum(shares));
 }
 
-/** A contract's licenses, as stored. */
+/** A license row's own bounds: null means its contract's start or end. */
+export interface LicenseBounds {
+  startsAt?: Date | null;
+  endsAt?: Date | null;
+}
+
+/**
+ * The period a license row is in force: `[max(contract start, row start), min(contract end, row end))`
+ * (null bounds are the contract's). An amendment ends a row and starts the next where it ends, so a
+ * product's rows in one contract never overlap. Empty when the end is not after the start.
+ */
+export function licensePeriod(contract: { startsAt: Date; endsAt: Date }, license: LicenseBounds): { startsAt: Date; endsAt: Date } {
+  const startsAt = license.startsAt && license.startsAt > contract.startsAt ? license.startsAt : contract.startsAt;
+  const endsAt = license.endsAt && license.endsAt < contract.endsAt ? license.endsAt : contract.endsAt;
+  return { startsAt, endsAt };
+}
+
+/** A contract's license rows, as stored. */
 export interface ContractLicenses {
   startsAt: Date;
   endsAt: Date;
-  licenses: readonly { featureId: string; quantityPerMonth: DecimalLike }[];
+  licenses: readonly ({ featureId: string; quantityPerMonth: DecimalLike } & LicenseBounds)[];
 }
 
-/** Licensed quantity per product (feature id) for the month, under every contract of the realm. */
+/**
+ * Licensed quantity per product (feature id) for the month, under every contract of the realm:
+ * each license row prorated by the days of the month in its period (`licensePeriod`), so an
+ * amendment from the 16th gives days 1–15 the old quantity and the rest the new one.
+ */
 export function licensedForMonth(month: BillingMonth, timeZone: string, contracts: readonly ContractLicenses[]): Map<string, Decimal> {
   const byFeature = new Map<string, MonthlyAllowance[]>();
   for (const contract of contracts) {
     for (const license of contract.licenses) {
       const list = byFeature.get(license.featureId) ?? [];
-      list.push({ startsAt: contract.startsAt, endsAt: contract.endsAt, quantityPerMonth: license.quantityPerMonth });
+      list.push({ ...licensePeriod(contract, license), quantityPerMonth: license.quantityPerMonth });
       byFeature.set(license.featureId, list);
     }
   }

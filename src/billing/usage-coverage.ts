@@ -2,6 +2,7 @@ import type { Aggregation, CreditKind, FeatureUnit } from '../generated/prisma/e
 import { daysCovered, type BillingMonth } from './calendar.js';
 import { spendingOrder, type CreditPools, type MonthCoverage, type ProductCoverage } from './coverage.js';
 import { dec, floorQuantity, min, roundQuantity, sum, ZERO, type Decimal, type DecimalLike } from './decimal.js';
+import { licensePeriod, type LicenseBounds } from './proration.js';
 
 /** What paid for a stretch of a product's monthly usage. */
 export type CoverageSource = 'LICENSE' | 'CREDIT_GRANT' | 'ON_DEMAND';
@@ -27,7 +28,7 @@ export interface CoverageSegment {
 export interface ContractWithLicenseIds {
   startsAt: Date;
   endsAt: Date;
-  licenses: readonly { id: string; featureId: string; quantityPerMonth: DecimalLike }[];
+  licenses: readonly ({ id: string; featureId: string; quantityPerMonth: DecimalLike } & LicenseBounds)[];
 }
 
 export interface CreditGrantWithId {
@@ -81,7 +82,7 @@ export interface SegmentInputs {
 
 /**
  * How a month's coverage of each product falls on its usage taken in hour order: first the
- * licenses in force (by contract start; each its prorated quantity, split so they add up to the
+ * license rows in force (by the start of their period; each its prorated quantity, split so they add up to the
  * month's licensed quantity), then the credit grants whose credits paid for it, then on demand.
  *
  * Credit grants are drawn first in, first out (by start, then id) within each pool, pools in the
@@ -118,17 +119,18 @@ export function coverageSegments(inputs: SegmentInputs): CoverageSegment[] {
 
     // Licenses, up to what the license covered.
     const licenses = inputs.contracts
-      .map((c) => ({ contract: c, license: c.licenses.find((l) => l.featureId === product.featureId), days: days(c.startsAt, c.endsAt) }))
-      .filter((l) => l.license && l.days > 0)
-      .sort((a, b) => a.contract.startsAt.getTime() - b.contract.startsAt.getTime());
+      .flatMap((c) => c.licenses.filter((l) => l.featureId === product.featureId).map((license) => ({ license, period: licensePeriod(c, license) })))
+      .map((l) => ({ ...l, days: days(l.period.startsAt, l.period.endsAt) }))
+      .filter((l) => l.days > 0)
+      .sort((a, b) => byStartThenId({ startsAt: a.period.startsAt, id: a.license.id }, { startsAt: b.period.startsAt, id: b.license.id }));
     const licenseParts = splitExactly(
-      licenses.map((l) => dec(l.license!.quantityPerMonth).mul(l.days).div(month.days)),
+      licenses.map((l) => dec(l.license.quantityPerMonth).mul(l.days).div(month.days)),
       product.licensed,
     );
     let at = ZERO;
     licenses.forEach((l, i) => {
       const to = min(at.plus(licenseParts[i]!), product.coveredByLicense);
-      if (to.greaterThan(at)) segment('LICENSE', l.license!.id, at, to);
+      if (to.greaterThan(at)) segment('LICENSE', l.license.id, at, to);
       at = to;
     });
     at = product.coveredByLicense;

@@ -4,10 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerAudit } from './audit.js';
+import { registerCatalogBilling } from './catalog-billing.js';
 import { BAD_INPUT_EXIT_CODE, CliError, EXIT_CODES, EXIT_CODES_HELP } from './client.js';
 import { registerIngest } from './ingest.js';
 import { registerKeys } from './keys.js';
+import { registerOperator } from './operator.js';
+import { registerRealms } from './realms.js';
 import { registerUsage } from './usage.js';
+import { registerWorkspaces } from './workspaces.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -25,6 +30,11 @@ export function buildProgram(): Command {
   registerIngest(program);
   registerUsage(program);
   registerKeys(program);
+  registerCatalogBilling(program);
+  registerWorkspaces(program);
+  registerRealms(program);
+  registerOperator(program);
+  registerAudit(program);
   return program;
 }
 

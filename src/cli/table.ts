@@ -68,6 +68,7 @@ export function addTableOptions(command: Command, spec: TableSpec): Command {
 export function cellText(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (Array.isArray(value)) return value.map(cellText).join(',');
+  if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
 }
 

@@ -77,7 +77,30 @@ export async function openAdapter(
   pool.on('error', () => {});
   return {
     target,
-    factory: new PrismaPg(pool, target.schema ? { schema: target.schema } : undefined),
+    factory: withWholeScripts(new PrismaPg(pool, target.schema ? { schema: target.schema } : undefined)),
     close: () => pool.end(),
   };
+}
+
+/**
+ * PrismaPg runs a script (a migration) by splitting it at every `;`, which cuts dollar-quoted
+ * function bodies (a PL/pgSQL trigger) apart. A script without parameters goes to PostgreSQL whole
+ * instead: the simple query protocol runs its statements in order.
+ */
+export function withWholeScripts(factory: PrismaPg): PrismaPg {
+  const connect = factory.connect.bind(factory);
+  factory.connect = async () => {
+    const adapter = await connect();
+    const driver = adapter.underlyingDriver() as pg.Pool;
+    const onError = (adapter as unknown as { onError(error: unknown): never }).onError.bind(adapter);
+    adapter.executeScript = async (script: string) => {
+      try {
+        await driver.query(script);
+      } catch (error) {
+        onError(error);
+      }
+    };
+    return adapter;
+  };
+  return factory;
 }

@@ -3,9 +3,23 @@
  * 13 months of hourly usage up to now. Usage is generated inside the database with set-based SQL
  * (`INSERT … SELECT … FROM generate_series(…)`) from integer arithmetic only, so the same `now`
  * gives exactly the same quantities on PGlite and PostgreSQL, and a fresh PGlite seeds in seconds.
+ *
+ * Every value is a function of its hour and of the seed's anchor (the first hour of the UTC month
+ * of `now`: "40 days ago" means 40 days before it), never of where the 13-month window starts or
+ * ends. So a demo seeded earlier in the same month becomes exactly the demo a fresh seed at `now`
+ * writes by adding the hours since and dropping those that fell out of the window (topUpDemo):
+ * how a first start loads a demo prebuilt at `npm install` (src/db/pglite-template.ts).
  */
-import { demoApiKeySecret, newApiKeySecret } from '../auth/api-key-secret.js';
+import { createHash } from 'node:crypto';
+import { demoApiKeySecret, newApiKeySecret, type NewApiKeySecret } from '../auth/api-key-secret.js';
 import { SCOPES } from '../auth/scopes.js';
+import { createFeature } from '../admin/features.js';
+import { createContract } from '../admin/contracts.js';
+import { createCreditGrant, setPrice } from '../admin/credits-prices.js';
+import { createApp, createDatastream, createProject } from '../admin/catalog.js';
+import { systemRequest } from '../admin/admin-request.js';
+import { createRealm, FIRST_ADMIN_KEY_NAME, systemOperatorRequest } from '../admin/realms.js';
+import { createWorkspace } from '../admin/workspaces.js';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 
 type Tx = Prisma.TransactionClient;
@@ -387,16 +401,30 @@ interface UniqueCombo {
 // Seeding
 // ---------------------------------------------------------------------------------------------
 
-export async function seedDemo(prisma: PrismaClient, options: SeedOptions = {}): Promise<SeedResult> {
-  const now = options.now ?? new Date();
+/** The hours a seed at `now` covers, and the anchor every relative time of the demo counts from. */
+interface DemoClock {
+  /** First and last epoch hour with usage (the last whole hour before `now`). */
+  firstHour: number;
+  lastHour: number;
+  /** The first hour of the UTC month holding the hour `now` is in (never after `now`). */
+  anchorHour: number;
+}
+
+function demoClock(now: Date): DemoClock {
   const lastHour = Math.floor(now.getTime() / HOUR_MS) - 1;
-  const firstHour = lastHour - USAGE_HOURS + 1;
-  const nowHourStart = new Date((lastHour + 1) * HOUR_MS);
+  const hourStart = new Date((lastHour + 1) * HOUR_MS);
+  const anchorHour = Date.UTC(hourStart.getUTCFullYear(), hourStart.getUTCMonth(), 1) / HOUR_MS;
+  return { firstHour: lastHour - USAGE_HOURS + 1, lastHour, anchorHour };
+}
+
+export async function seedDemo(prisma: PrismaClient, options: SeedOptions = {}): Promise<SeedResult> {
+  const clock = demoClock(options.now ?? new Date());
+  const { firstHour, lastHour } = clock;
   const total = 2 + USAGE_CHUNKS + 2;
   let done = 0;
   const step = () => options.onProgress?.(++done, total);
 
-  const plan = buildPlan(nowHourStart, firstHour, lastHour);
+  const plan = buildPlan(clock);
 
   await prisma.$transaction(
     async (tx) => {
@@ -429,10 +457,87 @@ export async function seedDemo(prisma: PrismaClient, options: SeedOptions = {}):
   return { apiKey: DEMO_API_KEY, realmIds: plan.realmIds };
 }
 
+/** True when a demo seeded at `seededAt` can become, by topUpDemo, exactly the demo a seed at `now` writes. */
+export function canTopUpDemo(seededAt: Date, now: Date): boolean {
+  return demoClock(seededAt).anchorHour === demoClock(now).anchorHour;
+}
+
+export interface TopUpOptions {
+  /** The `now` the database was seeded with (or last topped up to). */
+  seededAt: Date;
+  /** The clock to bring it to (default: the current time); must be in the same UTC month (canTopUpDemo). */
+  now?: Date;
+}
+
+/**
+ * Turns a demo seeded at `seededAt` into the demo seedDemo writes at `now`: drops the usage hours
+ * that fell out of the window, adds the missing ones and moves the entities' clock fields. Costs
+ * what the hours in between cost, not a whole seed. The usage tables' surrogate ids (bigserial)
+ * are the only difference from a fresh seed.
+ */
+export async function topUpDemo(prisma: PrismaClient, options: TopUpOptions): Promise<SeedResult & { addedHours: number }> {
+  const before = demoClock(options.seededAt);
+  const after = demoClock(options.now ?? new Date());
+  if (before.anchorHour !== after.anchorHour) {
+    throw new Error(`a demo seeded at ${options.seededAt.toISOString()} cannot be topped up to another month: seed it afresh`);
+  }
+  const plan = buildPlan(after);
+  // The hours of the new window the database lacks: before its first and after its last hour.
+  const missing = [
+    [after.firstHour, Math.min(after.lastHour, before.firstHour - 1)],
+    [Math.max(after.firstHour, before.lastHour + 1), after.lastHour],
+  ].filter(([from, to]) => from! <= to!) as [number, number][];
+  const hourSql = (hour: number) => `to_timestamp(${int(hour)} * 3600)`;
+  await prisma.$transaction(
+    async (tx) => {
+      await tx.$executeRawUnsafe('SET LOCAL jit = off');
+      for (const table of USAGE_TABLES) {
+        await tx.$executeRawUnsafe(`DELETE FROM "${table}" WHERE "hour" < ${hourSql(after.firstHour)} OR "hour" > ${hourSql(after.lastHour)}`);
+      }
+      for (const [from, to] of missing) {
+        for (let start = from; start <= to; start += CHUNK_HOURS) await insertUsageChunk(tx, plan, start, Math.min(to, start + CHUNK_HOURS - 1));
+      }
+      await setClockFields(tx, plan);
+    },
+    { maxWait: 30_000, timeout: 600_000 },
+  );
+  return { apiKey: DEMO_API_KEY, realmIds: plan.realmIds, addedHours: missing.reduce((sum, [from, to]) => sum + to - from + 1, 0) };
+}
+
+/** The entity fields that follow the last hour rather than the anchor (keys last used "just now"). */
+async function setClockFields(tx: Tx, plan: Plan): Promise<void> {
+  for (const key of plan.entities.apiKeys) await tx.apiKey.update({ where: { id: key.id! }, data: { lastUsedAt: key.lastUsedAt ?? null } });
+}
+
+/**
+ * A digest of everything a seed at `now` writes apart from its window: the entities (less the
+ * random secrets of the non-demo keys and the clock fields topUpDemo sets) and the usage
+ * statements. Equal digests: topUpDemo from one clock to the other gives a fresh seed's data.
+ */
+export function demoFingerprint(now: Date): string {
+  const clock = demoClock(now);
+  const plan = buildPlan({ ...clock, lastHour: clock.anchorHour - 1, firstHour: clock.anchorHour - USAGE_HOURS });
+  const entities = {
+    ...plan.entities,
+    apiKeys: plan.entities.apiKeys.map(({ prefix, secretHash, lastUsedAt, ...key }) =>
+      prefix === demoKey.prefix ? { prefix, secretHash, ...key } : key,
+    ),
+  };
+  const from = clock.anchorHour - 48;
+  const to = clock.anchorHour - 1;
+  const statements = [...plan.usage.series.values()].map((s) => seriesStatement(s, plan.growthFromHour, from, to));
+  statements.push(uniqueRowsStatement(plan.usage.uniqueCombos, plan.growthFromHour, from, to));
+  return createHash('sha256')
+    .update(JSON.stringify({ entities, series: [...plan.usage.series], uniqueCombos: plan.usage.uniqueCombos, statements }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
 async function wipe(tx: Tx): Promise<void> {
   const tables = await tx.$queryRawUnsafe<{ name: string }[]>(
-    // The audit log is append-only (a trigger refuses TRUNCATE): it outlives a re-seed.
-    `SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE '\\_prisma%' AND tablename <> 'AuditEntry' ORDER BY tablename`,
+    // The audit log is append-only (a trigger refuses TRUNCATE): it outlives a re-seed. So do the
+    // operators' keys: one made with the CLI before the first start must still work after the demo seed.
+    `SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE '\\_prisma%' AND tablename NOT IN ('AuditEntry', 'OperatorKey') ORDER BY tablename`,
   );
   if (tables.length === 0) return;
   const list = tables.map((t) => `"${t.name.replace(/"/g, '""')}"`).join(', ');
@@ -483,8 +588,12 @@ async function dropIndexesAndConstraints(tx: Tx, tables: string[]): Promise<() =
 
 type Plan = ReturnType<typeof buildPlan>;
 
-function buildPlan(nowHourStart: Date, firstHour: number, lastHour: number) {
-  const at = (msAgo: number) => new Date(nowHourStart.getTime() - msAgo);
+function buildPlan(clock: DemoClock) {
+  const { firstHour, lastHour, anchorHour } = clock;
+  const at = (msAgo: number) => new Date(anchorHour * HOUR_MS - msAgo);
+  // Calendar arithmetic ("the 1st, 11 months back") from the middle of the anchor's month: the
+  // same month in every realm's time zone.
+  const monthRef = new Date((anchorHour + 15 * 24) * HOUR_MS);
   const counters = new Map<number, number>();
   const next = (kind: number) => {
     const n = (counters.get(kind) ?? 0) + 1;
@@ -581,19 +690,23 @@ function buildPlan(nowHourStart: Date, firstHour: number, lastHour: number) {
   const initech = idsBySlug.get('initech')!;
   const lastHourDate = new Date(lastHour * HOUR_MS);
 
-  // API keys: the fixed demo key, a workspace-scoped read-only key, a revoked one, one per other realm.
+  // API keys: the fixed demo key (Acme's first key, made with the realm), a workspace-scoped
+  // read-only key, a revoked one, one per other realm; then the first (admin) keys createRealm gives
+  // the other realms, which the demo's traffic never uses.
   const revokedAt = at(40 * DAY_MS + 5 * HOUR_MS);
+  const adminKeys = new Map<string, { id: string; name: string; secret: NewApiKeySecret }>();
   const addKey = (
     ids: Ids,
     name: string,
-    secret: { prefix: string; secretHash: string },
+    secret: NewApiKeySecret,
     scopes: string[],
-    extra: { workspace?: string; createdDaysAgo: number; revokedAt?: Date; tier?: Tier },
+    extra: { workspace?: string; createdDaysAgo: number; revokedAt?: Date; tier?: Tier; realmAdmin?: boolean; unused?: boolean },
   ) => {
     const id = next(KIND.apiKey);
     const workspaceId = extra.workspace ? ids.workspaces.get(extra.workspace)! : null;
     const revokedHour = extra.revokedAt ? Math.floor(extra.revokedAt.getTime() / HOUR_MS) - 1 : null;
-    ids.apiKeys.set(name, { id, workspaceId, activeUntilHour: revokedHour });
+    if (extra.realmAdmin) adminKeys.set(ids.realm, { id, name, secret });
+    if (!extra.unused) ids.apiKeys.set(name, { id, workspaceId, activeUntilHour: revokedHour });
     apiKeys.push({
       id,
       realmId: ids.realm,
@@ -604,19 +717,21 @@ function buildPlan(nowHourStart: Date, firstHour: number, lastHour: number) {
       scopes,
       tier: extra.tier ?? null,
       createdAt: at(extra.createdDaysAgo * DAY_MS),
-      lastUsedAt: extra.revokedAt ? new Date((revokedHour ?? lastHour) * HOUR_MS) : lastHourDate,
+      lastUsedAt: extra.unused ? null : extra.revokedAt ? new Date((revokedHour ?? lastHour) * HOUR_MS) : lastHourDate,
       revokedAt: extra.revokedAt ?? null,
     });
   };
-  addKey(acme, DEMO.apiKeys.demo, demoKey, [...SCOPES], { createdDaysAgo: 200 });
+  const realmAge = (ids: Ids) => (anchorHour * HOUR_MS - new Date(realms.find((r) => r.id === ids.realm)!.createdAt!).getTime()) / DAY_MS;
+  addKey(acme, DEMO.apiKeys.demo, demoKey, [...SCOPES], { createdDaysAgo: realmAge(acme), realmAdmin: true });
   addKey(acme, DEMO.apiKeys.scopedReadOnly, newApiKeySecret(), ['usage:read'], { workspace: DEMO.workspaces.midLevel, createdDaysAgo: 180 });
   addKey(acme, DEMO.apiKeys.revoked, newApiKeySecret(), ['usage:write'], { createdDaysAgo: 300, revokedAt });
   addKey(globex, 'Globex integration', newApiKeySecret(), ['usage:read', 'usage:write', 'billing:read'], { createdDaysAgo: 170 });
   addKey(initech, 'Initech script', newApiKeySecret(), ['usage:read', 'usage:write'], { createdDaysAgo: 160 });
+  for (const ids of [globex, initech]) addKey(ids, FIRST_ADMIN_KEY_NAME, newApiKeySecret(), [...SCOPES], { createdDaysAgo: realmAge(ids), realmAdmin: true, unused: true });
 
   // Contracts, licenses, credits, prices.
-  const acmeStart = monthsFromNow(DEMO.realms.acme.timeZone, nowHourStart, -11, 1);
-  const acmeEnd = monthsFromNow(DEMO.realms.acme.timeZone, nowHourStart, 13, 1);
+  const acmeStart = monthsFromNow(DEMO.realms.acme.timeZone, monthRef, -11, 1);
+  const acmeEnd = monthsFromNow(DEMO.realms.acme.timeZone, monthRef, 13, 1);
   const acmeContract = next(KIND.contract);
   contracts.push({ id: acmeContract, realmId: acme.realm, name: 'Acme Analytics enterprise agreement', startsAt: acmeStart, endsAt: acmeEnd, createdAt: new Date(acmeStart.getTime() - 14 * DAY_MS) });
   const acmeLicenses: [FeatureKey, string][] = [
@@ -653,12 +768,12 @@ function buildPlan(nowHourStart: Date, firstHour: number, lastHour: number) {
     prices.push({ id: next(KIND.price), realmId: acme.realm, featureId: acme.features.get(key)!, unitAmount: amount, currency: 'EUR', validFrom: acmeStart, createdAt: acmeStart });
   }
   // A price change three months ago.
-  const priceChange = monthsFromNow(DEMO.realms.acme.timeZone, nowHourStart, -3, 1);
+  const priceChange = monthsFromNow(DEMO.realms.acme.timeZone, monthRef, -3, 1);
   prices.push({ id: next(KIND.price), realmId: acme.realm, featureId: acme.features.get('location.transactions')!, unitAmount: '0.00068', currency: 'EUR', validFrom: priceChange, createdAt: priceChange });
 
   // Globex: a one-year contract that started mid-month (prorated first and last months).
-  const globexStart = monthsFromNow(DEMO.realms.globex.timeZone, nowHourStart, -5, 16);
-  const globexEnd = monthsFromNow(DEMO.realms.globex.timeZone, nowHourStart, 7, 16);
+  const globexStart = monthsFromNow(DEMO.realms.globex.timeZone, monthRef, -5, 16);
+  const globexEnd = monthsFromNow(DEMO.realms.globex.timeZone, monthRef, 7, 16);
   const globexContract = next(KIND.contract);
   contracts.push({ id: globexContract, realmId: globex.realm, name: 'Globex Logistics starter plan', startsAt: globexStart, endsAt: globexEnd, createdAt: globexStart });
   for (const [key, quantity] of [
@@ -682,17 +797,22 @@ function buildPlan(nowHourStart: Date, firstHour: number, lastHour: number) {
 
   return {
     realmIds: realms.map((r) => r.id!),
+    /** Each realm's first key, which createRealm makes with it. */
+    adminKeys,
     entities: { realms, workspaces, closure, datastreams, projects, apps, features, apiKeys, contracts, licenses, credits, prices },
-    usage: buildUsage(idsBySlug, firstHour, lastHour, nowHourStart),
+    usage: buildUsage(idsBySlug, clock),
     firstHour,
     lastHour,
+    /** Growth counts from here (the anchor's window start), so an hour's quantity never depends on the window. */
+    growthFromHour: anchorHour - USAGE_HOURS,
   };
 }
 
-function buildUsage(idsBySlug: Map<string, Ids>, firstHour: number, lastHour: number, nowHourStart: Date) {
+function buildUsage(idsBySlug: Map<string, Ids>, clock: DemoClock) {
+  const { firstHour, lastHour } = clock;
   const series = new Map<FeatureKey, Series>();
   const uniqueCombos: UniqueCombo[] = [];
-  const daysAgoHour = (days: number) => Math.floor(nowHourStart.getTime() / HOUR_MS) - days * 24;
+  const daysAgoHour = (days: number) => clock.anchorHour - days * 24;
 
   const add = (key: FeatureKey, defaults: Omit<Series, 'combos'>, combo: Omit<Combo, 'fromHour' | 'toHour'> & Partial<Pick<Combo, 'fromHour' | 'toHour'>>) => {
     let s = series.get(key);
@@ -913,21 +1033,66 @@ function buildUsage(idsBySlug: Map<string, Ids>, firstHour: number, lastHour: nu
   return { series, uniqueCombos };
 }
 
+/** The id a domain function answered; a user error is a defect of the demo's plan. */
+function created(what: string, result: { id: string } | { userErrors: { code: string; message: string }[] }): string {
+  if ('userErrors' in result) throw new Error(`seed: ${what}: ${result.userErrors.map((e) => `${e.code} ${e.message}`).join('; ')}`);
+  return result.id;
+}
+
+/**
+ * The demo's realms, trees, catalog, meters and contracts, made by the functions the API and the
+ * CLI use (src/admin/*): every check they make holds for the demo, and each object gets its audit
+ * entry from the SYSTEM actor. The request's clock is the object's creation time in the plan.
+ * The other keys are inserted as planned: `createApiKey` has no such function yet (its logic is in
+ * its GraphQL resolver, with a fresh secret and no fixed id), and one demo key was revoked long ago.
+ */
 async function insertEntities(tx: Tx, plan: Plan): Promise<void> {
   const e = plan.entities;
-  await tx.realm.createMany({ data: e.realms });
+  const at = (value: Date | string | null | undefined) => new Date(value!);
+  for (const realm of e.realms) {
+    const adminKey = plan.adminKeys.get(realm.id!)!;
+    const result = await createRealm(
+      tx,
+      systemOperatorRequest(at(realm.createdAt)),
+      { id: realm.id!, name: realm.name, slug: realm.slug, timeZone: realm.timeZone, tier: realm.tier, customRateLimit: realm.customRateLimit ?? null },
+      { adminKey },
+    );
+    if ('userErrors' in result) created(`realm ${realm.slug}`, result);
+  }
   // Parents before children: the plan lists workspaces in tree order.
-  await tx.workspace.createMany({ data: e.workspaces });
-  await tx.workspaceClosure.createMany({ data: e.closure });
-  await tx.datastream.createMany({ data: e.datastreams });
-  await tx.project.createMany({ data: e.projects });
-  await tx.app.createMany({ data: e.apps });
-  await tx.feature.createMany({ data: e.features });
-  await tx.apiKey.createMany({ data: e.apiKeys });
-  await tx.contract.createMany({ data: e.contracts });
-  await tx.license.createMany({ data: e.licenses });
-  await tx.creditGrant.createMany({ data: e.credits });
-  await tx.price.createMany({ data: e.prices });
+  for (const w of e.workspaces) {
+    created(`workspace ${w.name}`, await createWorkspace(tx, systemRequest(w.realmId, at(w.createdAt)), { id: w.id!, name: w.name, parentId: w.parentId ?? null }));
+  }
+  for (const d of e.datastreams) {
+    created(`datastream ${d.name}`, await createDatastream(tx, systemRequest(d.realmId, at(d.createdAt)), { id: d.id!, workspaceId: d.workspaceId, name: d.name }));
+  }
+  for (const p of e.projects) created(`project ${p.name}`, await createProject(tx, systemRequest(p.realmId, at(p.createdAt)), { id: p.id!, name: p.name }));
+  for (const a of e.apps) {
+    created(`app ${a.name}`, await createApp(tx, systemRequest(a.realmId, at(a.createdAt)), { id: a.id!, projectId: a.projectId, workspaceId: a.workspaceId ?? null, name: a.name }));
+  }
+  for (const f of e.features) {
+    const feature = { id: f.id!, key: f.key, name: f.name, service: f.service, unit: f.unit!, aggregation: f.aggregation!, arrivalDelaySeconds: f.arrivalDelaySeconds ?? null };
+    created(`feature ${f.key}`, await createFeature(tx, systemRequest(f.realmId, at(f.createdAt)), feature));
+  }
+  const firstKeys = new Set([...plan.adminKeys.values()].map((k) => k.id));
+  await tx.apiKey.createMany({ data: e.apiKeys.filter((k) => !firstKeys.has(k.id!)) });
+  for (const c of e.contracts) {
+    const licenses = e.licenses.filter((l) => l.contractId === c.id).map((l) => ({ id: l.id!, featureId: l.featureId, quantityPerMonth: l.quantityPerMonth as string }));
+    const contract = { id: c.id!, name: c.name, startsAt: at(c.startsAt), endsAt: at(c.endsAt), licenses };
+    created(`contract ${c.name}`, await createContract(tx, systemRequest(c.realmId, at(c.createdAt)), contract));
+  }
+  for (const g of e.credits) {
+    const grant = { id: g.id!, kind: g.kind, credits: g.credits as string, startsAt: at(g.startsAt), endsAt: g.endsAt ? at(g.endsAt) : null };
+    created(`credit grant ${g.kind}`, await createCreditGrant(tx, systemRequest(g.realmId, at(g.createdAt)), grant));
+  }
+  for (const p of e.prices) {
+    const price = { id: p.id!, featureId: p.featureId, unitAmount: p.unitAmount as string, currency: p.currency, validFrom: at(p.validFrom) };
+    created(`price ${p.id}`, await setPrice(tx, systemRequest(p.realmId, at(p.createdAt)), price));
+  }
+  // createRealm makes a first key that was never used; the demo key was, up to the last hour.
+  for (const key of e.apiKeys) {
+    if (firstKeys.has(key.id!) && key.lastUsedAt) await tx.apiKey.update({ where: { id: key.id! }, data: { lastUsedAt: key.lastUsedAt }, select: { id: true } });
+  }
 }
 
 const HOURLY_COLUMNS =
@@ -950,13 +1115,15 @@ function quantitySql(transform: Transform): string {
 }
 
 /** One INSERT per series and chunk: every combination × every hour of [from, to] it is active in. */
-function seriesStatement(s: Series, firstHour: number, from: number, to: number): string | null {
-  const combos = s.combos.filter((c) => c.fromHour <= to && c.toHour >= from);
+function seriesStatement(s: Series, growthFromHour: number, from: number, to: number): string | null {
+  // A combination's number (which seeds its noise) is its place in the series, whichever are active.
+  const active = s.combos.map((c, idx) => ({ c, idx })).filter(({ c }) => c.fromHour <= to && c.toHour >= from);
+  const combos = active.map(({ c }) => c);
   if (combos.length === 0) return null;
   const dailyArray = `('{${DAILY_NAMES.flatMap((name) => DAILY[name]).join(',')}}'::bigint[])`;
   const weeklyArray = `('{${WEEKLY_NAMES.flatMap((name) => WEEKLY[name]).join(',')}}'::bigint[])`;
-  const values = combos
-    .map((c, idx) =>
+  const values = active
+    .map(({ c, idx }) =>
       `(${[
         uuid(c.realmId),
         uuid(c.featureId),
@@ -978,7 +1145,7 @@ function seriesStatement(s: Series, firstHour: number, from: number, to: number)
   // All integer (bigint) arithmetic; the single division at the end truncates deterministically.
   const shaped =
     `c.base * ${dailyArray}[c.dp * 24 + ${local} % 24 + 1] * ${weeklyArray}[c.wp * 7 + (${local} / 24 + 3) % 7 + 1]` +
-    ` * (1000 + c.growth * (g.h - ${firstHour}) / ${span})` +
+    ` * (1000 + c.growth * (g.h - ${growthFromHour}) / ${span})` +
     ` * (${1000 - s.noise} + r.r % ${2 * s.noise + 1}) / 10000000000`;
   const dims = 'c.ws, c.ds, c.pr, c.ap, c.bt, c.rs, c.ak';
   const row = `
@@ -1003,8 +1170,8 @@ function seriesStatement(s: Series, firstHour: number, from: number, to: number)
  * out of a window that slides `drift` rows a day through a pool of `pool` rows, so the same rows
  * come back hour after hour and day after day (a month's distinct count ≪ the sum of its days).
  */
-function uniqueKeysStatement(combos: UniqueCombo[], firstHour: number, from: number, to: number): string {
-  const firstDay = Math.floor(firstHour / 24);
+function uniqueKeysStatement(combos: UniqueCombo[], growthFromHour: number, from: number, to: number): string {
+  const firstDay = Math.floor(growthFromHour / 24);
   const values = combos
     .map((c, idx) =>
       `(${[
@@ -1038,12 +1205,12 @@ function uniqueKeysStatement(combos: UniqueCombo[], firstHour: number, from: num
  * distinct key count (keys are distinct per hour and combination by construction, and the
  * primary key would reject a duplicate), total rows are keys × a duplicate factor of 1–2.8.
  */
-function uniqueRowsStatement(combos: UniqueCombo[], firstHour: number, from: number, to: number): string {
+function uniqueRowsStatement(combos: UniqueCombo[], growthFromHour: number, from: number, to: number): string {
   const pairs = [...new Map(combos.map((c) => [c.uniqueFeatureId, c.totalFeatureId])).entries()]
     .map(([u, t]) => `(${uuid(u)}, ${uuid(t)})`)
     .join(', ');
   return `WITH k AS (
-      ${uniqueKeysStatement(combos, firstHour, from, to)}
+      ${uniqueKeysStatement(combos, growthFromHour, from, to)}
       RETURNING "realmId", "featureId", "hour", "dimensionKey", "workspaceId", "datastreamId"
     ), per_hour AS (
       SELECT "realmId", "featureId", "hour", "dimensionKey", "workspaceId", "datastreamId", COUNT(*) AS n,
@@ -1063,10 +1230,10 @@ function uniqueRowsStatement(combos: UniqueCombo[], firstHour: number, from: num
 
 async function insertUsageChunk(tx: Tx, plan: Plan, from: number, to: number): Promise<void> {
   for (const s of plan.usage.series.values()) {
-    const sql = seriesStatement(s, plan.firstHour, from, to);
+    const sql = seriesStatement(s, plan.growthFromHour, from, to);
     if (sql) await tx.$executeRawUnsafe(sql);
   }
   if (plan.usage.uniqueCombos.length > 0) {
-    await tx.$executeRawUnsafe(uniqueRowsStatement(plan.usage.uniqueCombos, plan.firstHour, from, to));
+    await tx.$executeRawUnsafe(uniqueRowsStatement(plan.usage.uniqueCombos, plan.growthFromHour, from, to));
   }
 }

@@ -52,26 +52,30 @@ export interface IngestOptions {
 
 type Db = PrismaClient | Prisma.TransactionClient;
 
-/** The dimension ids of a batch the key may see (`node(id)` would answer them): in its realm, and its subtree when scoped. */
+/**
+ * The dimension ids of a batch the key may see (`node(id)` would answer them): in its realm, and its
+ * subtree when scoped; each with whether it is archived (closed to new usage).
+ */
 async function knownDimensions(db: Db, target: IngestTarget, wanted: Record<DimensionField, Set<string>>) {
   const ids = (field: DimensionField) => ({ in: [...wanted[field]] });
   const caller = { viewer: target };
-  const select = { id: true } as const;
+  const select = { id: true, archivedAt: true } as const;
   const [workspaces, datastreams, projects, apps, apiKeys] = await Promise.all([
     wanted.workspaceId.size ? db.workspace.findMany({ where: { id: ids('workspaceId'), AND: [visibleWorkspaces(caller)] }, select }) : [],
     wanted.datastreamId.size ? db.datastream.findMany({ where: { id: ids('datastreamId'), AND: [visibleDatastreams(caller)] }, select }) : [],
     wanted.projectId.size ? db.project.findMany({ where: { id: ids('projectId'), AND: [visibleProjects(caller)] }, select }) : [],
     wanted.appId.size ? db.app.findMany({ where: { id: ids('appId'), AND: [visibleApps(caller)] }, select }) : [],
-    wanted.apiKeyId.size ? db.apiKey.findMany({ where: { id: ids('apiKeyId'), AND: [visibleApiKeys(caller)] }, select }) : [],
+    wanted.apiKeyId.size ? db.apiKey.findMany({ where: { id: ids('apiKeyId'), AND: [visibleApiKeys(caller)] }, select: { id: true } }) : [],
   ]);
-  const known = (rows: { id: string }[]) => new Set(rows.map((row) => row.id));
+  /** id → archived. */
+  const known = (rows: { id: string; archivedAt?: Date | null }[]) => new Map(rows.map((row) => [row.id, Boolean(row.archivedAt)]));
   return {
     workspaceId: known(workspaces),
     datastreamId: known(datastreams),
     projectId: known(projects),
     appId: known(apps),
     apiKeyId: known(apiKeys),
-  } satisfies Record<DimensionField, Set<string>>;
+  } satisfies Record<DimensionField, Map<string, boolean>>;
 }
 
 interface ParsedBatch {
@@ -121,6 +125,7 @@ async function parseBatch(db: Db, target: IngestTarget, raw: unknown[], now: Dat
     try {
       const feature = features.get(fields.feature);
       if (!feature) throw new EventRejection('UNKNOWN_FEATURE', `No feature with key "${fields.feature}" in this realm.`);
+      if (feature.archivedAt) throw new EventRejection('ARCHIVED_DIMENSION', `Feature "${feature.key}" is archived: it takes no new usage.`);
       const occurredAt = parseTimestamp(fields.timestamp, now, latenessWindowMs);
       const unique = feature.aggregation === 'UNIQUE_COUNT';
       if (unique && !fields.uniqueKey) throw new EventRejection('MISSING_UNIQUE_KEY', `Feature "${feature.key}" counts unique keys: \`uniqueKey\` is required.`);
@@ -129,6 +134,9 @@ async function parseBatch(db: Db, target: IngestTarget, raw: unknown[], now: Dat
         const id = dimensionIds[field];
         if (id && !known[field].has(id)) {
           throw new EventRejection('UNKNOWN_DIMENSION', `\`${field}\` "${fields.dimensions[field]}" does not exist in this realm${target.workspaceId ? " or outside the key's workspace" : ''}.`);
+        }
+        if (id && known[field].get(id)) {
+          throw new EventRejection('ARCHIVED_DIMENSION', `\`${field}\` "${fields.dimensions[field]}" is archived: it takes no new usage (its past usage stays reportable).`);
         }
       }
       if (target.workspaceId && !dimensionIds.workspaceId) {

@@ -13,6 +13,7 @@ import { requestIdFrom, requestIdOf } from './request-id.js';
 
 /** What the gateway answers, for the 404's message. */
 export const ROUTES = [
+  'GET / (the usage console)',
   'POST /graphql (GET for queries)',
   'POST /ingest',
   'GET /exports/usage/monthly.csv',

@@ -4,6 +4,7 @@ import { getNamedType, getNullableType, isListType, type GraphQLField } from 'gr
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { DEFAULT_PAGE_SIZE } from '../pagination.js';
 import { countBuckets, timeframeRange, type Granularity, type Timeframe } from '../usage/time.js';
+import { FORECAST_HISTORY_DAYS, FORECAST_MAX_PERIOD_DAYS } from '../usage/forecast.js';
 import { MAX_BUCKETS } from '../usage/usage-request.js';
 
 export const MAX_QUERY_COST = 5000;
@@ -25,19 +26,26 @@ function usageCost(args: Record<string, unknown>): number {
   }
 }
 
+/** A forecast reads daily buckets of its history and period (at most a year and four weeks): priced like a report of that many days. */
+export const FORECAST_COST = 1 + Math.ceil((FORECAST_MAX_PERIOD_DAYS + FORECAST_HISTORY_DAYS) / 24);
+
 /**
  * The cost model: every field costs 1; a connection multiplies what it selects by the page size
  * it asks for (`first`/`last`, default 20) and its `edges` do not multiply again; any other list
- * multiplies by 10; a `usage` field costs one more point per day of hourly buckets.
+ * multiplies by 10; a `usage` field costs one more point per day of hourly buckets; a `forecast`
+ * FORECAST_COST; `dimensionValues` one more point per day of its range (it reads its hourly rows).
  */
 export function fieldCost(args: Record<string, unknown>, _ctx: unknown, field: GraphQLField<unknown, unknown>): FieldComplexityValue {
   const named = getNamedType(field.type);
   if (named.name.endsWith('Connection')) {
     const size = typeof args.first === 'number' ? args.first : typeof args.last === 'number' ? args.last : DEFAULT_PAGE_SIZE;
-    return { field: 1, multiplier: Math.max(size, 1) };
+    // `dimensionValues` reads the hourly rows of its range (default LAST_30_DAYS).
+    const own = field.name === 'dimensionValues' ? usageCost({ range: args.range, timeframe: args.timeframe ?? (args.range ? undefined : 'LAST_30_DAYS'), granularity: 'HOUR' }) : 1;
+    return { field: own, multiplier: Math.max(size, 1) };
   }
   if (named.name.endsWith('Edge')) return { field: 1, multiplier: 1 };
   if (field.name === 'usage' && named.name === 'UsageReport') return { field: usageCost(args), multiplier: 1 };
+  if (field.name === 'forecast' && named.name === 'UsageForecast') return { field: FORECAST_COST, multiplier: 1 };
   if (isListType(getNullableType(field.type))) return { field: 1, multiplier: LIST_MULTIPLIER };
   return 1;
 }

@@ -2,7 +2,7 @@ import { DateTime } from 'luxon';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { billingMonth, monthOf } from '../billing/calendar.js';
 import { dec, roundQuantity, ZERO, type Decimal } from '../billing/decimal.js';
-import { licensedForMonth } from '../billing/proration.js';
+import { licensedForMonth, licensePeriod } from '../billing/proration.js';
 import { bucketStart, HOUR_MS, nextBucketStart } from '../usage/time.js';
 import { backgroundError } from '../observability.js';
 import { nudgeQuotaDeliveries } from './delivery.js';
@@ -34,11 +34,11 @@ export function isLate(hour: Date, arrivalDelaySeconds: number, now: Date): bool
   return hour.getTime() + HOUR_MS + arrivalDelaySeconds * 1000 < now.getTime();
 }
 
-type Contracts = { startsAt: Date; endsAt: Date; licenses: { featureId: string; quantityPerMonth: Decimal }[] }[];
+type Contracts = { startsAt: Date; endsAt: Date; licenses: { featureId: string; quantityPerMonth: Decimal; startsAt: Date | null; endsAt: Date | null }[] }[];
 
 /**
  * Licensed quantity for a period: MONTH is the month's prorated license (as billed); DAY is the
- * monthly quantity of the contracts in force at the day's first instant, divided by the days of
+ * monthly quantity of the license rows in force at the day's first instant (amendments included), divided by the days of
  * its month. null: no license.
  */
 export function licensedForPeriod(featureId: string, period: QuotaPeriod, range: PeriodRange, timeZone: string, contracts: Contracts): Decimal | null {
@@ -48,11 +48,17 @@ export function licensedForPeriod(featureId: string, period: QuotaPeriod, range:
     return quantity && quantity.greaterThan(0) ? quantity : null;
   }
   const t = range.from.getTime();
-  const inForce = relevant.filter((c) => c.startsAt.getTime() <= t && t < c.endsAt.getTime());
+  const inForce = relevant.flatMap((c) =>
+    c.licenses.filter((l) => {
+      if (l.featureId !== featureId) return false;
+      const period = licensePeriod(c, l);
+      return period.startsAt.getTime() <= t && t < period.endsAt.getTime();
+    }),
+  );
   if (!inForce.length) return null;
   const days = billingMonth(monthOf(range.from, timeZone), timeZone).days;
   let total = ZERO;
-  for (const c of inForce) for (const l of c.licenses) if (l.featureId === featureId) total = total.plus(dec(l.quantityPerMonth));
+  for (const l of inForce) total = total.plus(dec(l.quantityPerMonth));
   return total.greaterThan(0) ? roundQuantity(total.div(days)) : null;
 }
 
@@ -117,7 +123,7 @@ export async function evaluateQuotas(prisma: PrismaClient, realmId: string, touc
       let threshold: Decimal;
       if (rule.thresholdQuantity) threshold = dec(rule.thresholdQuantity);
       else {
-        contracts ??= await prisma.contract.findMany({ where: { realmId }, select: { startsAt: true, endsAt: true, licenses: { select: { featureId: true, quantityPerMonth: true } } } });
+        contracts ??= await prisma.contract.findMany({ where: { realmId }, select: { startsAt: true, endsAt: true, licenses: { select: { featureId: true, quantityPerMonth: true, startsAt: true, endsAt: true } } } });
         const licensed = licensedForPeriod(rule.featureId, rule.period, range, timeZone, contracts);
         if (!licensed) continue;
         threshold = roundQuantity(licensed.mul(dec(rule.thresholdPercent!)).div(100));

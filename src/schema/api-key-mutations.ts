@@ -1,10 +1,12 @@
+import { actorOf, recordAudit } from '../admin/audit.js';
+import { createIdempotently, idempotencyScope } from '../admin/idempotency.js';
 import { forgetCachedKey } from '../auth/authenticate.js';
 import { newApiKeySecret, hashSecret } from '../auth/api-key-secret.js';
 import { escalatedScopes, isScope, SCOPES } from '../auth/scopes.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
-import { decodeId } from '../global-id.js';
-import type { ApiKey } from '../generated/prisma/client.js';
+import { decodeId, encodeId } from '../global-id.js';
+import type { ApiKey, Prisma } from '../generated/prisma/client.js';
 import { Tier } from '../generated/prisma/enums.js';
 import { requestLimit } from '../rate-limit/limits.js';
 import { TierEnum } from './enums.js';
@@ -24,15 +26,35 @@ const ApiKeyPayload = builder.objectRef<KeyPayload>('ApiKeyPayload').implement({
     apiKey: t.prismaField({
       type: 'ApiKey',
       nullable: true,
-      resolve: (query, payload, _args, ctx) => (payload.apiKeyId ? ctx.prisma.apiKey.findUnique({ ...query, where: { id: payload.apiKeyId } }) : null),
+      resolve: (query, payload, _args, ctx) =>
+        payload.apiKeyId ? ctx.prisma.apiKey.findFirst({ ...query, where: { id: payload.apiKeyId, AND: [visibleApiKeys(ctx)] } }) : null,
     }),
     secret: t.exposeString('secret', {
       nullable: true,
-      description: 'The whole key. Shown this once: store it now; afterwards only its prefix is visible.',
+      description:
+        'The whole key. Shown this once: store it now; afterwards only its prefix is visible. ' +
+        'Null when `createApiKey` answers a replay (the same `idempotencyKey` and input again): the key is the one created the first time, whose secret that answer held.',
     }),
     userErrors: t.expose('userErrors', { type: [UserErrorRef] }),
   }),
 });
+
+/** What the audit log keeps of a key: never its secret nor its hash. */
+function keyAuditState(key: Pick<ApiKey, 'name' | 'prefix' | 'scopes' | 'workspaceId' | 'tier' | 'customRateLimit' | 'revokedAt'>): Record<string, unknown> {
+  return {
+    name: key.name,
+    prefix: key.prefix,
+    scopes: key.scopes,
+    workspaceId: key.workspaceId ? encodeId('Workspace', key.workspaceId) : null,
+    tier: key.tier,
+    customRateLimit: key.customRateLimit,
+    revokedAt: key.revokedAt,
+  };
+}
+
+function auditKey(tx: Prisma.TransactionClient, ctx: Context, verb: string, key: ApiKey, before: Record<string, unknown> | null, after: Record<string, unknown>) {
+  return recordAudit(tx, actorOf(ctx), { action: `apiKey.${verb}`, realmId: key.realmId, targetType: 'ApiKey', targetId: key.id, before, after });
+}
 
 const failure = (field: string[], code: string, message: string): KeyPayload => ({ apiKeyId: null, secret: null, userErrors: [{ field, code, message }] });
 const notFound = (field: string[]) => failure(field, 'NOT_FOUND', 'No such API key.');
@@ -43,7 +65,7 @@ const notFound = (field: string[]) => failure(field, 'NOT_FOUND', 'No such API k
  * holding scopes the caller lacks is SCOPE_ESCALATION. Rotating hands out the key's secret, so it also
  * needs the key's rate limit to be at most the caller's (TIER_ESCALATION).
  */
-async function manageableKey(ctx: Context, globalId: string, action: 'revoke' | 'rotate'): Promise<ApiKey | KeyPayload> {
+async function manageableKey(ctx: Context, db: Prisma.TransactionClient, globalId: string, action: 'revoke' | 'rotate'): Promise<ApiKey | KeyPayload> {
   let decoded: { typename: string; id: string };
   try {
     decoded = decodeId(globalId);
@@ -51,7 +73,7 @@ async function manageableKey(ctx: Context, globalId: string, action: 'revoke' | 
     return notFound(['id']);
   }
   if (decoded.typename !== 'ApiKey') return notFound(['id']);
-  const key = await ctx.prisma.apiKey.findFirst({ where: { id: decoded.id, ...visibleApiKeys(ctx) } });
+  const key = await db.apiKey.findFirst({ where: { id: decoded.id, ...visibleApiKeys(ctx) } });
   if (!key) return notFound(['id']);
   const escalated = escalatedScopes(ctx.viewer.scopes, key.scopes);
   if (escalated.length) return failure(['id'], 'SCOPE_ESCALATION', `A key cannot ${action} a key with scopes it does not have: ${escalated.join(', ')}.`);
@@ -76,6 +98,10 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
     workspaceId: t.id({ description: "Scope the key to this workspace's subtree. A workspace-scoped caller must name one inside its own subtree." }),
     tier: t.field({ type: TierEnum, description: "The key's own tier (null: its realm's). The key's rate limit may not exceed the creating key's, nor its realm's." }),
     customRateLimit: t.int({ description: "Requests per minute (ENTERPRISE); at most the creating key's own limit and its realm's." }),
+    idempotencyKey: t.string({
+      description:
+        'Makes a retry safe: the same key with the same input again answers the key created the first time (with `secret: null`: a secret is shown once); with another input it is IDEMPOTENCY_MISMATCH. Kept 7 days, per realm.',
+    }),
   }),
 });
 
@@ -110,7 +136,7 @@ builder.mutationField('createApiKey', (t) =>
           `The new key would get ${limit} requests per minute${tier ? '' : " (its realm's tier)"}; a key cannot grant more than its own rate limit (and its realm's): at most ${grantable}. Give a lower \`tier\`.`,
         );
       }
-      let workspaceId: string | null = null;
+      let workspaceGlobalId: string | null = null;
       if (input.workspaceId) {
         let decoded: { typename: string; id: string } | null = null;
         try {
@@ -118,29 +144,42 @@ builder.mutationField('createApiKey', (t) =>
         } catch {
           decoded = null;
         }
-        const workspace =
-          decoded?.typename === 'Workspace'
-            ? await ctx.prisma.workspace.findFirst({ where: { id: decoded.id, ...visibleWorkspaces(ctx) }, select: { id: true } })
-            : null;
-        if (!workspace) return failure(['input', 'workspaceId'], 'NOT_FOUND', 'No such workspace.');
-        workspaceId = workspace.id;
+        if (decoded?.typename !== 'Workspace') return failure(['input', 'workspaceId'], 'NOT_FOUND', 'No such workspace.');
+        workspaceGlobalId = decoded.id;
       } else if (ctx.viewer.workspaceId) {
         return failure(['input', 'workspaceId'], 'SCOPE_ESCALATION', 'A key scoped to a workspace can only create keys scoped to its subtree: give a workspaceId.');
       }
-      const secret = newApiKeySecret();
-      const key = await ctx.prisma.apiKey.create({
-        data: {
-          realmId: ctx.viewer.realmId,
-          workspaceId,
-          name,
-          prefix: secret.prefix,
-          secretHash: secret.secretHash,
-          scopes: [...new Set(input.scopes)],
-          tier,
-          customRateLimit,
-        },
-      });
-      return { apiKeyId: key.id, secret: secret.key, userErrors: [] };
+      const scopes = [...new Set(input.scopes)];
+      let secret: string | null = null;
+      const created = await ctx.prisma.$transaction((tx) =>
+        createIdempotently(
+          tx,
+          {
+            scope: idempotencyScope(ctx.viewer),
+            key: input.idempotencyKey,
+            action: 'apiKey.create',
+            input: { name, scopes: [...scopes].sort(), workspaceId: input.workspaceId ?? null, tier, customRateLimit },
+            now: ctx.now,
+          },
+          async () => {
+            let workspaceId: string | null = null;
+            if (workspaceGlobalId) {
+              const workspace = await tx.workspace.findFirst({ where: { id: workspaceGlobalId, ...visibleWorkspaces(ctx) }, select: { id: true } });
+              if (!workspace) return { userErrors: [{ field: ['input', 'workspaceId'], code: 'NOT_FOUND', message: 'No such workspace.' }] };
+              workspaceId = workspace.id;
+            }
+            const fresh = newApiKeySecret();
+            const key = await tx.apiKey.create({
+              data: { realmId: ctx.viewer.realmId, workspaceId, name, prefix: fresh.prefix, secretHash: fresh.secretHash, scopes, tier, customRateLimit },
+            });
+            await auditKey(tx, ctx, 'create', key, null, keyAuditState(key));
+            secret = fresh.key;
+            return { id: key.id };
+          },
+        ),
+      );
+      if ('userErrors' in created) return { apiKeyId: null, secret: null, userErrors: created.userErrors };
+      return { apiKeyId: created.id, secret, userErrors: [] };
     },
   }),
 );
@@ -152,12 +191,16 @@ builder.mutationField('revokeApiKey', (t) =>
     authScopes: { keysManage: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const key = await manageableKey(ctx, args.id, 'revoke');
-      if ('userErrors' in key) return key;
-      const { id } = key;
-      await ctx.prisma.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: ctx.now } });
-      forgetCachedKey(id);
-      return { apiKeyId: id, secret: null, userErrors: [] };
+      const result = await ctx.prisma.$transaction(async (tx) => {
+        const key = await manageableKey(ctx, tx, args.id, 'revoke');
+        if ('userErrors' in key) return key;
+        const { count } = await tx.apiKey.updateMany({ where: { id: key.id, revokedAt: null }, data: { revokedAt: ctx.now } });
+        // Revoking a revoked key changes nothing and is not logged again.
+        if (count > 0) await auditKey(tx, ctx, 'revoke', key, { revokedAt: null }, { revokedAt: ctx.now });
+        return { apiKeyId: key.id, secret: null, userErrors: [] };
+      });
+      if (result.apiKeyId) forgetCachedKey(result.apiKeyId);
+      return result;
     },
   }),
 );
@@ -173,22 +216,25 @@ builder.mutationField('rotateApiKey', (t) =>
       if (grace < 0 || grace > MAX_GRACE_PERIOD_SECONDS) {
         return failure(['gracePeriodSeconds'], 'INVALID_GRACE_PERIOD', `The grace period is 0 to ${MAX_GRACE_PERIOD_SECONDS} seconds.`);
       }
-      const key = await manageableKey(ctx, args.id, 'rotate');
-      if ('userErrors' in key) return key;
-      const { id } = key;
-      if (key.revokedAt) return failure(['id'], 'REVOKED', 'A revoked key cannot be rotated.');
-      const fresh = newApiKeySecret();
-      const secret = `${key.prefix}_${fresh.key.split('_').slice(2).join('_')}`;
-      await ctx.prisma.apiKey.update({
-        where: { id },
-        data: {
-          secretHash: hashSecret(secret),
-          previousSecretHash: grace > 0 ? key.secretHash : null,
-          previousSecretExpiresAt: grace > 0 ? new Date(ctx.now.getTime() + grace * 1000) : null,
-        },
+      const result = await ctx.prisma.$transaction(async (tx) => {
+        const key = await manageableKey(ctx, tx, args.id, 'rotate');
+        if ('userErrors' in key) return key;
+        const { id } = key;
+        if (key.revokedAt) return failure(['id'], 'REVOKED', 'A revoked key cannot be rotated.');
+        const fresh = newApiKeySecret();
+        const secret = `${key.prefix}_${fresh.key.split('_').slice(2).join('_')}`;
+        const previousSecretExpiresAt = grace > 0 ? new Date(ctx.now.getTime() + grace * 1000) : null;
+        await tx.apiKey.update({
+          where: { id },
+          data: { secretHash: hashSecret(secret), previousSecretHash: grace > 0 ? key.secretHash : null, previousSecretExpiresAt },
+          select: { id: true },
+        });
+        // The secrets stay out of the log: it records that the secret changed, and until when the old one works.
+        await auditKey(tx, ctx, 'rotate', key, { previousSecretExpiresAt: key.previousSecretExpiresAt }, { previousSecretExpiresAt, secretRotatedAt: ctx.now });
+        return { apiKeyId: id, secret, userErrors: [] };
       });
-      forgetCachedKey(id);
-      return { apiKeyId: id, secret, userErrors: [] };
+      if (result.apiKeyId) forgetCachedKey(result.apiKeyId);
+      return result;
     },
   }),
 );

@@ -1,21 +1,21 @@
-import { UserErrorRef, userError, type UserError } from './user-error.js';
+import { UserErrorRef, type UserError } from './user-error.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { badUserInput } from '../errors.js';
 import { CreditKind } from '../generated/prisma/enums.js';
 import type { Feature } from '../generated/prisma/client.js';
-import { decodeId } from '../global-id.js';
 import { billMonths, billingWindow, BILLING_MONTHS, type BilledMonth } from '../billing/billing-loader.js';
 import { isMonthName, monthOf } from '../billing/calendar.js';
 import { CREDIT_CATEGORIES, CREDITS_PER_SPACE } from '../billing/categories.js';
 import type { ProductCoverage } from '../billing/coverage.js';
-import { dec, sum, type Decimal } from '../billing/decimal.js';
+import { sum, type Decimal } from '../billing/decimal.js';
 import { invoiceLines, type InvoiceLine } from '../billing/invoice.js';
-import { ContractNode } from './contract.js';
 import { FeatureNode } from './feature.js';
 import { TimeRangeRef, UsagePointRef } from './usage.js';
 import { BILLING_SCOPES, BILLING_WRITE_SCOPES, visibleBilling } from './visibility.js';
 import { pointCoverage, type CoveragePortion } from '../usage/coverage-loader.js';
+import { adminRequestOf, decodeInputId } from '../admin/admin-request.js';
+import { createCreditGrant, setPrice } from '../admin/credits-prices.js';
 
 // ─── Output types ─────────────────────────────────────────────────────────────────────────────
 
@@ -83,7 +83,7 @@ const CreditBalanceRef = builder.objectRef<CreditTotals>('CreditBalance').implem
 
 const poolTotal = (p: { general: Decimal; privateSpace: Decimal; shieldSpace: Decimal }) => sum([p.general, p.privateSpace, p.shieldSpace]);
 
-const BillingMonthRef = builder.objectRef<BilledMonth>('BillingMonth').implement({
+export const BillingMonthRef = builder.objectRef<BilledMonth>('BillingMonth').implement({
   description: 'Licensed vs used for one calendar month of the realm (in its time zone); the current month is month to date.',
   fields: (t) => ({
     month: t.string({ description: '"YYYY-MM".', resolve: (m) => m.month.month }),
@@ -222,8 +222,8 @@ builder.prismaObjectField('Realm', 'invoicePreview', (t) =>
 );
 
 // ─── Mutations ────────────────────────────────────────────────────────────────────────────────
-// There is no `billing:write` scope yet; contract, credit and price mutations need `keys:manage`
-// (an administrator's scope) on a realm-wide key until one exists.
+// Contract, credit, price and quota-rule mutations need `billing:write` on a realm-wide key; each
+// writes its change and its audit entry in one transaction.
 
 const USER_ERROR = UserErrorRef;
 
@@ -252,94 +252,7 @@ builder.prismaObject('Price', {
   }),
 });
 
-/** Features named by global id, in the caller's realm: ids → feature ids (undefined: not found). */
-async function featureIdOf(ctx: Context, globalId: string): Promise<string | undefined> {
-  let decoded: { typename: string; id: string };
-  try {
-    decoded = decodeId(globalId);
-  } catch {
-    return undefined;
-  }
-  if (decoded.typename !== 'Feature') return undefined;
-  const feature = await ctx.prisma.feature.findFirst({ where: { id: decoded.id, realmId: ctx.viewer.realmId }, select: { id: true } });
-  return feature?.id;
-}
-
-/** Whether a decimal fits a column of `scale` decimals and `integerDigits` before the point. */
-function fits(value: Decimal, integerDigits: number, scale: number): boolean {
-  return value.decimalPlaces() <= scale && value.abs().lessThan(dec(10).pow(integerDigits));
-}
-
-const LicenseInput = builder.inputType('LicenseInput', {
-  fields: (t) => ({
-    featureId: t.id({ required: true }),
-    quantityPerMonth: t.field({ type: 'Decimal', required: true }),
-  }),
-});
-
-const CreateContractInput = builder.inputType('CreateContractInput', {
-  fields: (t) => ({
-    name: t.string({ required: true }),
-    startsAt: t.field({ type: 'DateTime', required: true }),
-    endsAt: t.field({ type: 'DateTime', required: true, description: 'Exclusive. A renewal starts where the previous contract ends.' }),
-    licenses: t.field({ type: [LicenseInput], required: true, defaultValue: [] }),
-  }),
-});
-
-interface ContractPayload {
-  contractId: string | null;
-  userErrors: UserError[];
-}
-const CreateContractPayload = builder.objectRef<ContractPayload>('CreateContractPayload').implement({
-  fields: (t) => ({
-    contract: t.field({
-      type: ContractNode,
-      nullable: true,
-      resolve: (p, _args, ctx) => (p.contractId ? ctx.prisma.contract.findUnique({ where: { id: p.contractId } }) : null),
-    }),
-    userErrors: t.field({ type: [USER_ERROR], resolve: (p) => p.userErrors as never }),
-  }),
-});
-
-builder.mutationField('createContract', (t) =>
-  t.field({
-    type: CreateContractPayload,
-    description:
-      'Creates a contract with its licenses (quantity per month per product). Contracts of a realm may not overlap; a renewal starts where the previous one ends. Needs `keys:manage` on a realm-wide key (there is no `billing:write` scope yet).',
-    authScopes: BILLING_WRITE_SCOPES,
-    args: { input: t.arg({ type: CreateContractInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const fail = (field: string[], code: string, message: string): ContractPayload => ({ contractId: null, userErrors: [userError(field, code, message)] });
-      const name = input.name.trim();
-      if (!name || name.length > 200) return fail(['input', 'name'], 'INVALID_NAME', 'A name of 1 to 200 characters is required.');
-      if (input.endsAt.getTime() <= input.startsAt.getTime()) return fail(['input', 'endsAt'], 'INVALID_RANGE', '`endsAt` must be after `startsAt`.');
-      const licenses: { featureId: string; quantityPerMonth: Decimal }[] = [];
-      for (const [i, license] of input.licenses.entries()) {
-        const quantity = dec(license.quantityPerMonth);
-        if (quantity.isNegative()) return fail(['input', 'licenses', String(i), 'quantityPerMonth'], 'INVALID_QUANTITY', 'A licensed quantity cannot be negative.');
-        if (!fits(quantity, 21, 9)) return fail(['input', 'licenses', String(i), 'quantityPerMonth'], 'INVALID_QUANTITY', 'A licensed quantity has at most 21 digits before the point and 9 after.');
-        const featureId = await featureIdOf(ctx, license.featureId);
-        if (!featureId) return fail(['input', 'licenses', String(i), 'featureId'], 'NOT_FOUND', 'No such feature.');
-        if (licenses.some((l) => l.featureId === featureId)) return fail(['input', 'licenses', String(i), 'featureId'], 'DUPLICATE_LICENSE', 'A contract licenses each product once.');
-        licenses.push({ featureId, quantityPerMonth: quantity });
-      }
-      return ctx.prisma.$transaction(async (tx) => {
-        const overlapping = await tx.contract.findFirst({
-          where: { realmId: ctx.viewer.realmId, startsAt: { lt: input.endsAt }, endsAt: { gt: input.startsAt } },
-          select: { name: true, startsAt: true, endsAt: true },
-        });
-        if (overlapping) {
-          return fail(['input', 'startsAt'], 'OVERLAPPING_CONTRACT', `Overlaps "${overlapping.name}" (${overlapping.startsAt.toISOString()} to ${overlapping.endsAt.toISOString()}).`);
-        }
-        const contract = await tx.contract.create({
-          data: { realmId: ctx.viewer.realmId, name, startsAt: input.startsAt, endsAt: input.endsAt, licenses: { create: licenses } },
-          select: { id: true },
-        });
-        return { contractId: contract.id, userErrors: [] };
-      });
-    },
-  }),
-);
+// createContract and amendContract: src/schema/contract-admin.ts (logic in src/admin/contracts.ts).
 
 const CreateCreditGrantInput = builder.inputType('CreateCreditGrantInput', {
   fields: (t) => ({
@@ -348,6 +261,7 @@ const CreateCreditGrantInput = builder.inputType('CreateCreditGrantInput', {
     spaces: t.field({ type: 'Decimal', description: `PRIVATE_SPACE / SHIELD_SPACE only: spaces, turned into credits (× ${CREDITS_PER_SPACE.PRIVATE_SPACE} / × ${CREDITS_PER_SPACE.SHIELD_SPACE}).` }),
     startsAt: t.field({ type: 'DateTime', required: true }),
     endsAt: t.field({ type: 'DateTime', description: 'Exclusive; null: open-ended.' }),
+    idempotencyKey: t.string({ description: 'The same key and input again answers the same grant; another input with it is IDEMPOTENCY_MISMATCH.' }),
   }),
 });
 
@@ -369,29 +283,12 @@ const CreateCreditGrantPayload = builder.objectRef<CreditGrantPayload>('CreateCr
 builder.mutationField('createCreditGrant', (t) =>
   t.field({
     type: CreateCreditGrantPayload,
-    description: 'Grants credits per month: general add-on credits, or space credits (1 space = 1,000 credits, 1 shield space = 3,000). Needs `keys:manage` on a realm-wide key (there is no `billing:write` scope yet).',
+    description: 'Grants credits per month: general add-on credits, or space credits (1 space = 1,000 credits, 1 shield space = 3,000). Needs `billing:write` on a realm-wide key.',
     authScopes: BILLING_WRITE_SCOPES,
     args: { input: t.arg({ type: CreateCreditGrantInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const fail = (field: string[], code: string, message: string): CreditGrantPayload => ({ creditGrantId: null, userErrors: [userError(field, code, message)] });
-      if ((input.credits == null) === (input.spaces == null)) return fail(['input', 'credits'], 'INVALID_QUANTITY', 'Give either `credits` or `spaces`.');
-      let credits: Decimal;
-      if (input.spaces != null) {
-        if (input.kind === 'GENERAL') return fail(['input', 'spaces'], 'INVALID_QUANTITY', '`spaces` is for PRIVATE_SPACE and SHIELD_SPACE credits; give GENERAL credits in `credits`.');
-        const spaces = dec(input.spaces);
-        if (spaces.isNegative()) return fail(['input', 'spaces'], 'INVALID_QUANTITY', 'A number of spaces cannot be negative.');
-        credits = spaces.mul(CREDITS_PER_SPACE[input.kind]);
-      } else {
-        credits = dec(input.credits!);
-        if (credits.isNegative()) return fail(['input', 'credits'], 'INVALID_QUANTITY', 'Credits cannot be negative.');
-      }
-      if (!fits(credits, 21, 9)) return fail(['input', input.spaces != null ? 'spaces' : 'credits'], 'INVALID_QUANTITY', 'Credits have at most 21 digits before the point and 9 after.');
-      if (input.endsAt && input.endsAt.getTime() <= input.startsAt.getTime()) return fail(['input', 'endsAt'], 'INVALID_RANGE', '`endsAt` must be after `startsAt`.');
-      const grant = await ctx.prisma.creditGrant.create({
-        data: { realmId: ctx.viewer.realmId, kind: input.kind, credits, startsAt: input.startsAt, endsAt: input.endsAt ?? null },
-        select: { id: true },
-      });
-      return { creditGrantId: grant.id, userErrors: [] };
+      const result = await ctx.prisma.$transaction((tx) => createCreditGrant(tx, adminRequestOf(ctx), input));
+      return 'id' in result ? { creditGrantId: result.id, userErrors: [] } : { creditGrantId: null, userErrors: result.userErrors };
     },
   }),
 );
@@ -423,26 +320,14 @@ const SetPricePayload = builder.objectRef<PricePayload>('SetPricePayload').imple
 builder.mutationField('setPrice', (t) =>
   t.field({
     type: SetPricePayload,
-    description: 'Sets the on-demand price of a product from a date. Needs `keys:manage` on a realm-wide key (there is no `billing:write` scope yet).',
+    description: 'Sets the on-demand price of a product from a date. Needs `billing:write` on a realm-wide key.',
     authScopes: BILLING_WRITE_SCOPES,
     args: { input: t.arg({ type: SetPriceInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const fail = (field: string[], code: string, message: string): PricePayload => ({ priceId: null, userErrors: [userError(field, code, message)] });
-      const unitAmount = dec(input.unitAmount);
-      if (unitAmount.isNegative()) return fail(['input', 'unitAmount'], 'INVALID_PRICE', 'A price cannot be negative.');
-      if (!fits(unitAmount, 18, 12)) return fail(['input', 'unitAmount'], 'INVALID_PRICE', 'A price has at most 18 digits before the point and 12 after.');
-      if (!/^[A-Z]{3}$/.test(input.currency)) return fail(['input', 'currency'], 'INVALID_CURRENCY', 'A currency is an ISO 4217 code of three capital letters, e.g. "EUR".');
-      const featureId = await featureIdOf(ctx, input.featureId);
-      if (!featureId) return fail(['input', 'featureId'], 'NOT_FOUND', 'No such feature.');
-      const other = await ctx.prisma.price.findFirst({ where: { realmId: ctx.viewer.realmId, currency: { not: input.currency } }, select: { currency: true } });
-      if (other) return fail(['input', 'currency'], 'CURRENCY_MISMATCH', `This realm's prices are in ${other.currency}; a realm is billed in one currency.`);
-      const price = await ctx.prisma.price.upsert({
-        where: { featureId_validFrom: { featureId, validFrom: input.validFrom } },
-        create: { realmId: ctx.viewer.realmId, featureId, unitAmount, currency: input.currency, validFrom: input.validFrom },
-        update: { unitAmount, currency: input.currency },
-        select: { id: true },
-      });
-      return { priceId: price.id, userErrors: [] };
+      // A global id of another type or a malformed one names no feature: NOT_FOUND, like another realm's.
+      const featureId = decodeInputId(input.featureId, 'Feature') ?? '00000000-0000-0000-0000-000000000000';
+      const result = await ctx.prisma.$transaction((tx) => setPrice(tx, adminRequestOf(ctx), { ...input, featureId }));
+      return 'id' in result ? { priceId: result.id, userErrors: [] } : { priceId: null, userErrors: result.userErrors };
     },
   }),
 );

@@ -1,4 +1,5 @@
 import { builder } from '../builder.js';
+import { archivedAtField } from './archived.js';
 import { visibleDatastreams } from './visibility.js';
 
 export const DatastreamNode = builder.prismaNode('Datastream', {
@@ -9,6 +10,7 @@ export const DatastreamNode = builder.prismaNode('Datastream', {
   fields: (t) => ({
     name: t.exposeString('name'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    archivedAt: archivedAtField(t),
     realm: t.relation('realm'),
     workspace: t.relation('workspace'),
   }),

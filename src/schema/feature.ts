@@ -1,4 +1,5 @@
 import { builder } from '../builder.js';
+import { archivedAtField } from './archived.js';
 import { AggregationEnum, FeatureUnitEnum } from './enums.js';
 import { visibleFeatures } from './visibility.js';
 
@@ -17,6 +18,7 @@ export const FeatureNode = builder.prismaNode('Feature', {
       description: 'How late usage normally arrives; a bucket is final once it ended this long ago.',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    archivedAt: archivedAtField(t),
     realm: t.relation('realm'),
   }),
 });

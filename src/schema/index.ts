@@ -18,6 +18,12 @@ import './billing.js';
 import './exports.js';
 import './quota.js';
 import './audit.js';
+import './realm-insights.js';
+import './realm-admin.js';
+import './feature-admin.js';
+import './contract-admin.js';
+import './workspace-admin.js';
+import './catalog-admin.js';
 
 /**
  * Pothos' relay plugin resolves every node's `id` through an async function: a few promises per

@@ -1,4 +1,5 @@
 import { builder } from '../builder.js';
+import { archivedAtField, includeArchivedArg, liveUnless } from './archived.js';
 import { visibleApps, visibleProjects, visibleWorkspaces } from './visibility.js';
 
 export const ProjectNode = builder.prismaNode('Project', {
@@ -9,11 +10,13 @@ export const ProjectNode = builder.prismaNode('Project', {
   fields: (t) => ({
     name: t.exposeString('name'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    archivedAt: archivedAtField(t),
     realm: t.relation('realm'),
     apps: t.relatedConnection('apps', {
       cursor: 'id',
       totalCount: true,
-      query: (_args, ctx) => ({ where: visibleApps(ctx), orderBy: { id: 'asc' } }),
+      args: { includeArchived: includeArchivedArg(t) },
+      query: (args, ctx) => ({ where: { AND: [visibleApps(ctx), liveUnless(args.includeArchived)] }, orderBy: { id: 'asc' } }),
     }),
   }),
 });
@@ -26,6 +29,7 @@ export const AppNode = builder.prismaNode('App', {
   fields: (t) => ({
     name: t.exposeString('name'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    archivedAt: archivedAtField(t),
     realm: t.relation('realm'),
     project: t.relation('project'),
     workspace: t.relation('workspace', { nullable: true, query: (_args, ctx) => ({ where: visibleWorkspaces(ctx) }) }),

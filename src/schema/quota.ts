@@ -6,6 +6,8 @@ import { newWebhookSecret, privateWebhookDestinationsAllowed } from '../quota/de
 import { checkWebhookUrl } from '../quota/webhook-url.js';
 import { UserErrorRef, userError, type UserError } from './user-error.js';
 import { BILLING_SCOPES, BILLING_WRITE_SCOPES, visibleBilling } from './visibility.js';
+import { actorOf, recordAudit } from '../admin/audit.js';
+import { createIdempotently, idempotencyScope } from '../admin/idempotency.js';
 
 const QuotaPeriodEnum = builder.enumType('QuotaPeriod', {
   values: ['DAY', 'MONTH'] as const,
@@ -86,6 +88,9 @@ const CreateQuotaRuleInput = builder.inputType('CreateQuotaRuleInput', {
       description:
         'http(s) URL of a public host the alert is POSTed to, signed with the secret returned once in the payload. No credentials; private, loopback and link-local addresses are refused (INVALID_URL) unless the gateway runs with WEBHOOK_ALLOW_PRIVATE=true.',
     }),
+    idempotencyKey: t.string({
+      description: 'The same key and input again answers the same rule (with its webhook secret, so a retry after a lost answer does not lose it); another input with it is IDEMPOTENCY_MISMATCH.',
+    }),
   }),
 });
 
@@ -126,7 +131,7 @@ const fits = (value: Decimal, integerDigits: number, scale: number) => value.dec
 builder.mutationField('createQuotaRule', (t) =>
   t.field({
     type: CreateQuotaRulePayload,
-    description: 'Creates a quota rule on a feature. Needs `keys:manage` on a realm-wide key.',
+    description: 'Creates a quota rule on a feature. Needs `billing:write` on a realm-wide key.',
     authScopes: BILLING_WRITE_SCOPES,
     args: { input: t.arg({ type: CreateQuotaRuleInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
@@ -144,20 +149,33 @@ builder.mutationField('createQuotaRule', (t) =>
         const license = await ctx.prisma.license.findFirst({ where: { featureId, contract: { realmId: ctx.viewer.realmId } }, select: { id: true } });
         if (!license) return fail(['input', 'percentOfLicense'], 'NO_LICENSE', 'This feature is not licensed under any contract: give an absolute `quantity`.');
       }
-      const webhookSecret = input.webhookUrl ? newWebhookSecret() : null;
-      const rule = await ctx.prisma.quotaRule.create({
-        data: {
-          realmId: ctx.viewer.realmId,
-          featureId,
-          period: input.period,
-          thresholdQuantity: field === 'quantity' ? value : null,
-          thresholdPercent: field === 'percentOfLicense' ? value : null,
-          webhookUrl: input.webhookUrl ?? null,
-          webhookSecret,
-        },
-        select: { id: true },
+      const realmId = ctx.viewer.realmId;
+      return ctx.prisma.$transaction(async (tx) => {
+        const result = await createIdempotently(
+          tx,
+          { scope: idempotencyScope(ctx.viewer), key: input.idempotencyKey, action: 'quotaRule.create', input: { ...input, idempotencyKey: undefined }, now: ctx.now },
+          async () => {
+            const rule = await tx.quotaRule.create({
+              data: {
+                realmId,
+                featureId,
+                period: input.period,
+                thresholdQuantity: field === 'quantity' ? value : null,
+                thresholdPercent: field === 'percentOfLicense' ? value : null,
+                webhookUrl: input.webhookUrl ?? null,
+                webhookSecret: input.webhookUrl ? newWebhookSecret() : null,
+              },
+              select: { id: true, featureId: true, period: true, thresholdQuantity: true, thresholdPercent: true, webhookUrl: true },
+            });
+            const { id, ...after } = rule;
+            await recordAudit(tx, actorOf(ctx), { action: 'quotaRule.create', realmId, targetType: 'QuotaRule', targetId: id, before: null, after });
+            return { id };
+          },
+        );
+        if (!('id' in result)) return { ruleId: null, webhookSecret: null, userErrors: result.userErrors };
+        const rule = await tx.quotaRule.findUniqueOrThrow({ where: { id: result.id }, select: { webhookSecret: true } });
+        return { ruleId: result.id, webhookSecret: rule.webhookSecret, userErrors: [] };
       });
-      return { ruleId: rule.id, webhookSecret, userErrors: [] };
     },
   }),
 );
@@ -176,7 +194,7 @@ const DeleteQuotaRulePayload = builder.objectRef<DeletePayload>('DeleteQuotaRule
 builder.mutationField('deleteQuotaRule', (t) =>
   t.field({
     type: DeleteQuotaRulePayload,
-    description: 'Deletes a quota rule and its alerts. Needs `keys:manage` on a realm-wide key.',
+    description: 'Deletes a quota rule and its alerts. Needs `billing:write` on a realm-wide key.',
     authScopes: BILLING_WRITE_SCOPES,
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
@@ -188,8 +206,16 @@ builder.mutationField('deleteQuotaRule', (t) =>
         return notFound;
       }
       if (decoded.typename !== 'QuotaRule' || !/^[0-9a-f-]{36}$/i.test(decoded.id)) return notFound;
-      const { count } = await ctx.prisma.quotaRule.deleteMany({ where: { id: decoded.id, realmId: ctx.viewer.realmId } });
-      return count ? { deletedQuotaRuleId: String(id), userErrors: [] } : notFound;
+      const realmId = ctx.viewer.realmId;
+      return ctx.prisma.$transaction(async (tx) => {
+        const rule = await tx.quotaRule.findFirst({ where: { id: decoded.id, realmId } });
+        if (!rule) return notFound;
+        const { count } = await tx.quotaRule.deleteMany({ where: { id: rule.id } });
+        if (!count) return notFound; // deleted concurrently: that request audited it
+        const before = { featureId: rule.featureId, period: rule.period, thresholdQuantity: rule.thresholdQuantity, thresholdPercent: rule.thresholdPercent, webhookUrl: rule.webhookUrl };
+        await recordAudit(tx, actorOf(ctx), { action: 'quotaRule.delete', realmId, targetType: 'QuotaRule', targetId: rule.id, before, after: null });
+        return { deletedQuotaRuleId: String(id), userErrors: [] };
+      });
     },
   }),
 );

@@ -16,6 +16,7 @@ import {
   type UsageTotal,
 } from '../usage/usage-loader.js';
 import { resolveUsageRequest, type UsageArgs } from '../usage/usage-request.js';
+import { reportPeriod, withForecastBasis } from '../usage/forecast-loader.js';
 import { DIMENSIONS, type UsageFilterIds, type UsageParentKind } from '../usage/usage-sql.js';
 import { AppNode, ProjectNode } from './project.js';
 import { ApiKeyNode } from './api-key.js';
@@ -33,7 +34,7 @@ export const TimeframeEnum = builder.enumType('Timeframe', {
   values: TIMEFRAMES,
   description: 'A range ending with the current hour (rolling), or a calendar month in the report\'s time zone.',
 });
-const UsageDimensionEnum = builder.enumType('UsageDimension', {
+export const UsageDimensionEnum = builder.enumType('UsageDimension', {
   values: ['FEATURE', ...DIMENSIONS] as const,
   description: 'What points are grouped by. Points are always per feature (units differ), so FEATURE is implied.',
 });
@@ -89,7 +90,7 @@ function entityLoader(ctx: Context, model: EntityModel) {
   );
 }
 
-const UsageGroupRef = builder.objectRef<UsageGroup>('UsageGroup').implement({
+export const UsageGroupRef = builder.objectRef<UsageGroup>('UsageGroup').implement({
   description: "The values of the `groupBy` dimensions for a point; dimensions not grouped by are null, and so are objects outside the caller's subtree (e.g. another team's app).",
   fields: (t) => ({
     workspace: t.field({ type: WorkspaceNode, nullable: true, resolve: (g, _a, ctx) => (g.workspaceId ? (entityLoader(ctx, 'workspace').load(g.workspaceId) as never) : null) }),
@@ -116,7 +117,7 @@ export const UsagePointRef = builder.objectRef<UsagePoint>('UsagePoint').impleme
   }),
 });
 
-const UsageTotalRef = builder.objectRef<UsageTotal>('UsageTotal').implement({
+export const UsageTotalRef = builder.objectRef<UsageTotal>('UsageTotal').implement({
   description: 'A feature\'s total over the whole range per group (for MAX, LATEST and UNIQUE_COUNT not the sum of the points).',
   fields: (t) => ({
     feature: t.field({ type: FeatureNode, resolve: (p) => p.feature }),
@@ -126,7 +127,7 @@ const UsageTotalRef = builder.objectRef<UsageTotal>('UsageTotal').implement({
   }),
 });
 
-const UsageReportRef = builder.objectRef<UsageReport>('UsageReport').implement({
+export const UsageReportRef = builder.objectRef<UsageReport>('UsageReport').implement({
   fields: (t) => ({
     range: t.expose('range', { type: TimeRangeRef }),
     granularity: t.field({ type: GranularityEnum, resolve: (r) => r.granularity }),
@@ -222,7 +223,8 @@ async function loadReport(ctx: Context, parentKind: UsageParentKind, parent: Usa
   });
   const { filter, ignored } = await resolveFilter(ctx, args.filter);
   // Totals cost a second aggregation: read only when asked for.
-  return usageLoader(ctx, { parentKind, request, filter, ignored, totals: selectsTotals(info) }).load(parent);
+  const report = await usageLoader(ctx, { parentKind, request, filter, ignored, totals: selectsTotals(info) }).load(parent);
+  return withForecastBasis(report, { parentKind, parent, filter, groupBy: request.groupBy, timeZone: request.timeZone, ...reportPeriod(args, request, ctx.now) });
 }
 
 const usageDescription =

@@ -1,5 +1,5 @@
 import { builder } from '../builder.js';
-import type { Viewer } from '../context.js';
+import { isOperator, type Viewer } from '../context.js';
 import type { RateLimitState } from '../rate-limit/limiter.js';
 
 export const RateLimitRef = builder.objectRef<Pick<RateLimitState, 'limit' | 'remaining' | 'resetAt'>>('RateLimit').implement({
@@ -11,17 +11,28 @@ export const RateLimitRef = builder.objectRef<Pick<RateLimitState, 'limit' | 're
   }),
 });
 
+const ViewerKindEnum = builder.enumType('ViewerKind', {
+  description: "What kind of key calls: a realm's API key, or an operator's key (no realm; it manages realms).",
+  values: { API_KEY: { value: 'apiKey' }, OPERATOR: { value: 'operator' } } as const,
+});
+
 const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
   description: 'The caller: the API key of this request and what it may see.',
   fields: (t) => ({
+    kind: t.field({ type: ViewerKindEnum, resolve: (viewer) => viewer.kind }),
+    keyPrefix: t.exposeString('keyPrefix', { description: 'The visible start of the calling key (`ugw_…`, or `ugwop_…` for an operator).' }),
     apiKey: t.prismaField({
       type: 'ApiKey',
+      nullable: true,
+      description: "The calling realm key; null for an operator's key (operator keys are not API keys of a realm).",
       resolve: (query, viewer, _args, ctx) =>
-        ctx.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: viewer.apiKeyId } }),
+        isOperator(viewer) ? null : ctx.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: viewer.apiKeyId } }),
     }),
     realm: t.prismaField({
       type: 'Realm',
-      resolve: (query, viewer, _args, ctx) => ctx.prisma.realm.findUniqueOrThrow({ ...query, where: { id: viewer.realmId } }),
+      nullable: true,
+      description: "The calling key's realm; null for an operator's key, which belongs to no realm (it lists them with `realms`).",
+      resolve: (query, viewer, _args, ctx) => (isOperator(viewer) ? null : ctx.prisma.realm.findUniqueOrThrow({ ...query, where: { id: viewer.realmId } })),
     }),
     workspace: t.prismaField({
       type: 'Workspace',

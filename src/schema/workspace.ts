@@ -1,4 +1,5 @@
 import { builder } from '../builder.js';
+import { archivedAtField, includeArchivedArg, liveUnless } from './archived.js';
 import { visibleApiKeys, visibleApps, visibleDatastreams, visibleWorkspaces } from './visibility.js';
 
 export const WorkspaceNode = builder.prismaNode('Workspace', {
@@ -10,6 +11,7 @@ export const WorkspaceNode = builder.prismaNode('Workspace', {
     name: t.exposeString('name'),
     depth: t.exposeInt('depth', { description: 'Distance from the root of the tree (a root is 0).' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    archivedAt: archivedAtField(t),
     realm: t.relation('realm'),
     parent: t.relation('parent', {
       nullable: true,
@@ -19,30 +21,34 @@ export const WorkspaceNode = builder.prismaNode('Workspace', {
     children: t.relatedConnection('children', {
       cursor: 'id',
       totalCount: true,
-      query: (_args, ctx) => ({ where: visibleWorkspaces(ctx), orderBy: { id: 'asc' } }),
+      args: { includeArchived: includeArchivedArg(t) },
+      query: (args, ctx) => ({ where: { AND: [visibleWorkspaces(ctx), liveUnless(args.includeArchived)] }, orderBy: { id: 'asc' } }),
     }),
     descendants: t.prismaConnection({
       type: 'Workspace',
       cursor: 'id',
       description: 'Every workspace beneath this one, at any depth (this one excluded), oldest first.',
-      totalCount: (parent, _args, ctx) =>
-        ctx.prisma.workspace.count({ where: { ancestors: { some: { ancestorId: parent.id, depth: { gt: 0 } } }, AND: [visibleWorkspaces(ctx)] } }),
-      resolve: (query, parent, _args, ctx) =>
+      args: { includeArchived: includeArchivedArg(t) },
+      totalCount: (parent, args, ctx) =>
+        ctx.prisma.workspace.count({ where: { ancestors: { some: { ancestorId: parent.id, depth: { gt: 0 } } }, AND: [visibleWorkspaces(ctx), liveUnless(args.includeArchived)] } }),
+      resolve: (query, parent, args, ctx) =>
         ctx.prisma.workspace.findMany({
           ...query,
-          where: { ancestors: { some: { ancestorId: parent.id, depth: { gt: 0 } } }, AND: [visibleWorkspaces(ctx)] },
+          where: { ancestors: { some: { ancestorId: parent.id, depth: { gt: 0 } } }, AND: [visibleWorkspaces(ctx), liveUnless(args.includeArchived)] },
           orderBy: { id: 'asc' },
         }),
     }),
     datastreams: t.relatedConnection('datastreams', {
       cursor: 'id',
       totalCount: true,
-      query: (_args, ctx) => ({ where: visibleDatastreams(ctx), orderBy: { id: 'asc' } }),
+      args: { includeArchived: includeArchivedArg(t) },
+      query: (args, ctx) => ({ where: { AND: [visibleDatastreams(ctx), liveUnless(args.includeArchived)] }, orderBy: { id: 'asc' } }),
     }),
     apps: t.relatedConnection('apps', {
       cursor: 'id',
       totalCount: true,
-      query: (_args, ctx) => ({ where: visibleApps(ctx), orderBy: { id: 'asc' } }),
+      args: { includeArchived: includeArchivedArg(t) },
+      query: (args, ctx) => ({ where: { AND: [visibleApps(ctx), liveUnless(args.includeArchived)] }, orderBy: { id: 'asc' } }),
     }),
     apiKeys: t.relatedConnection('apiKeys', {
       authScopes: { keysManage: true },

@@ -100,11 +100,14 @@ export function parentClause(kind: UsageParentKind, t: string, parents: string) 
     case 'API_KEY':
       return column('apiKeyId');
     case 'LICENSE':
-      // A license covers its feature's usage during its contract.
+      // A license row covers its feature's usage during its period: within its contract, from its
+      // own start to its own end (null: the contract's), as billing prorates it (`licensePeriod`).
       return {
         expr: 'l.id',
         join: `JOIN "License" l ON l."featureId" = ${t}."featureId" AND l.id = ANY(${parents})
-               JOIN "Contract" c ON c.id = l."contractId" AND ${t}."hour" >= c."startsAt" AND ${t}."hour" < c."endsAt"`,
+               JOIN "Contract" c ON c.id = l."contractId"
+                 AND ${t}."hour" >= GREATEST(c."startsAt", COALESCE(l."startsAt", c."startsAt"))
+                 AND ${t}."hour" < LEAST(c."endsAt", COALESCE(l."endsAt", c."endsAt"))`,
         where: 'TRUE',
       };
   }

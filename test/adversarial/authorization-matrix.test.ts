@@ -98,7 +98,12 @@ function argumentSource(kind: 'query' | 'mutation'): ArgumentSource {
             // scoped keys' subtree where they have one, so that the fixture's own stay as they are.
             const n = `fresh ${++sequence}`;
             if (typename === 'Realm') return encodeId('Realm', (await db.prisma.realm.create({ data: { name: n, slug: `adv-fresh-${sequence}-${Date.now()}` } })).id);
-            if (typename === 'Workspace') return encodeId('Workspace', (await db.prisma.$transaction((tx) => insertWorkspace(tx, { realmId: realmA, parentId: world.a.tree.left.id, name: n }))).id);
+            if (typename === 'Workspace') {
+              const workspace = await db.prisma.$transaction((tx) => insertWorkspace(tx, { realmId: realmA, parentId: world.a.tree.left.id, name: n }));
+              // It is in the subtree of every caller that sees `left`.
+              for (const c of world.callers) if (c.subtree.has(world.a.tree.left.id)) c.subtree.add(workspace.id);
+              return encodeId('Workspace', workspace.id);
+            }
             if (typename === 'Datastream') return encodeId('Datastream', (await db.prisma.datastream.create({ data: { realmId: realmA, workspaceId: world.a.tree.left.id, name: n } })).id);
             if (typename === 'App') return encodeId('App', (await db.prisma.app.create({ data: { realmId: realmA, projectId: world.a.project.id, workspaceId: world.a.tree.left.id, name: n } })).id);
             if (typename === 'Project') return encodeId('Project', (await db.prisma.project.create({ data: { realmId: realmA, name: n } })).id);
@@ -107,7 +112,8 @@ function argumentSource(kind: 'query' | 'mutation'): ArgumentSource {
               return encodeId('Feature', feature.id);
             }
             if (typename === 'Contract') {
-              const year = 2300 + sequence;
+              // Years the generated contracts (from 2100 on) and the fixture's never use.
+              const year = 1200 + (sequence % 800);
               const contract = await db.prisma.contract.create({ data: { realmId: realmA, name: n, startsAt: new Date(Date.UTC(year, 0, 1)), endsAt: new Date(Date.UTC(year, 6, 1)) } });
               return encodeId('Contract', contract.id);
             }

@@ -15,6 +15,7 @@ export function createGateway(prisma: PrismaClient, options: { onUnexpectedError
   return createApp({
     prisma,
     onUnexpectedError: options.onUnexpectedError,
+    console: {},
     plugins: [
       useHealthCheck({ database: 'test', check: () => prisma.$queryRawUnsafe('SELECT 1') }),
       useIngestEndpoint({ prisma, maxBytes: options.ingestMaxBytes, onUnexpectedError: options.onUnexpectedError }),
@@ -50,6 +51,7 @@ export function gatewayRoutes(ingestLine: () => string): Route[] {
     ...Object.keys(EXPORT_PATHS).map((path): Route => ({ method: 'GET', path, auth: true, scope: 'usage:read' })),
     { method: 'GET', path: '/metrics', auth: false, scope: null },
     { method: 'GET', path: '/healthz', auth: false, scope: null },
+    { method: 'GET', path: '/', auth: false, scope: null },
   ];
 }
 

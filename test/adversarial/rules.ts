@@ -59,7 +59,7 @@ export class ObjectDirectory {
     const delegate = (this.prisma as any)[typename[0]!.toLowerCase() + typename.slice(1)];
     let row = await delegate.findUnique({ where: { id } });
     if (!row) return null;
-    let realmId: string | undefined = row.realmId;
+    let realmId: string | undefined = typename === 'Realm' ? row.id : row.realmId;
     if (!realmId) {
       // A model without its own realm (a contract's license): the realm of the row it belongs to.
       const owner = model.fields.find((f) => f.kind === 'object' && f.relationFromFields?.length && hasField(f.type, 'realmId'));

@@ -206,6 +206,9 @@ async function valueFor(name: string, type: GraphQLInputType, where: string, fie
     case 'String':
       if (name === 'month') return source.hour.toISOString().slice(0, 7) + poison;
       if (name === 'name') return `adversarial ${source.sequence}${poison}`;
+      if (name === 'key') return `adv_${source.sequence}_${Math.random().toString(36).slice(2, 8)}${poison}`;
+      if (name === 'slug') return `adv-${source.sequence}-${Math.random().toString(36).slice(2, 8)}${poison}`;
+      if (name === 'service') return `adversarial${poison}`;
       if (name === 'currency') return `EUR${poison}`;
       if (name === 'feature') return `tx${poison}`;
       if (name === 'idempotencyKey' || name === 'uniqueKey') return `adv-${source.sequence}-${Math.random().toString(36).slice(2)}${poison}`;

@@ -2,7 +2,7 @@
  * Runs the CLI's `main` (src/cli/program.ts) inside the test process: what bin/usage-gateway runs,
  * without the seconds a spawned Node with tsx costs per command. It answers like a spawned run:
  * the exit code and everything written to stdout and stderr, with only `env` deciding the gateway
- * URL and key. test/cli.test.ts keeps spawning the real executable (bin/usage-gateway).
+ * URL and key (and any other variable it names). test/cli.test.ts keeps spawning the real executable (bin/usage-gateway).
  */
 import { main } from '../../src/cli/program.js';
 import type { CliRun } from '../server/server-process.js';
@@ -19,8 +19,10 @@ export function runCliInProcess(args: string[], env: Record<string, string | und
 }
 
 async function runNow(args: string[], env: Record<string, string | undefined>): Promise<CliRun> {
-  const saved = new Map(GATEWAY_VARIABLES.map((name) => [name, process.env[name]]));
-  for (const name of GATEWAY_VARIABLES) delete process.env[name];
+  // The gateway's variables, and any other a test passes (e.g. DATABASE_URL), hold only for this run; undefined unsets one.
+  const names = [...new Set([...GATEWAY_VARIABLES, ...Object.keys(env)])];
+  const saved = new Map(names.map((name) => [name, process.env[name]]));
+  for (const name of names) delete process.env[name];
   for (const [name, value] of Object.entries(env)) if (value !== undefined) process.env[name] = value;
   const output = { stdout: '', stderr: '' };
   const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
