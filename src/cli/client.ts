@@ -210,3 +210,21 @@ export function answerAt<T>(data: unknown, path: string[], check: (value: unknow
 
 export const isArray = (value: unknown): value is unknown[] => Array.isArray(value);
 export const isObject = (value: unknown): value is Record<string, unknown> => !!value && typeof value === 'object' && !Array.isArray(value);
+
+
+interface UserErrorFields {
+  field: string[];
+  message: string;
+  code: string;
+}
+
+/** A mutation payload's object, or a CliError (exit code 2) naming the first user error. */
+export function payloadObject<T>(data: unknown, mutation: string, objectField: string): T {
+  const payload = answerAt(data, [mutation], isObject, 'payload');
+  const errors = answerAt(payload, ['userErrors'], isArray, 'userErrors') as UserErrorFields[];
+  const problem = errors[0];
+  if (problem) throw badInput(`${problem.message} (${problem.field.length ? `${problem.field.join('.')}, ` : ''}${problem.code})`);
+  const object = payload[objectField];
+  if (!isObject(object)) throw new CliError(`the gateway answered without the ${objectField}`);
+  return object as T;
+}

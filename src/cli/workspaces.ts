@@ -9,34 +9,17 @@ import {
   addGatewayOptions,
   answerAt,
   badInput,
-  CliError,
   EXIT_CODES_HELP,
   gatewayFrom,
   graphqlRequest,
   isArray,
   isObject,
+  payloadObject,
   withSpinner,
   type Gateway,
   type GatewayOptions,
 } from './client.js';
 import { addTableOptions, cellText, parseColumns, printRows, type Row, type TableOptions, type TableSpec } from './table.js';
-
-interface UserErrorFields {
-  field: string[];
-  message: string;
-  code: string;
-}
-
-/** The payload's object, or a CliError (exit code 2) naming the first user error. */
-function payloadObject<T>(data: unknown, mutation: string, objectField: string): T {
-  const payload = answerAt(data, [mutation], isObject, 'payload');
-  const errors = answerAt(payload, ['userErrors'], isArray, 'userErrors') as UserErrorFields[];
-  const problem = errors[0];
-  if (problem) throw badInput(`${problem.message} (${problem.field.length ? `${problem.field.join('.')}, ` : ''}${problem.code})`);
-  const object = payload[objectField];
-  if (!isObject(object)) throw new CliError(`the gateway answered without the ${objectField}`);
-  return object as T;
-}
 
 const printJson = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 const ERRORS = 'userErrors { field message code }';
