@@ -8,6 +8,7 @@
  * Debian's Chromium at /usr/bin/chromium, driven by playwright-core. Prints Markdown.
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
@@ -30,6 +31,9 @@ for (const asset of assets) {
 }
 console.log(`\nJavaScript of the first load: ${(jsGzipped / 1024).toFixed(1)} KB gzipped (limit 300 KB).\n`);
 
+// The machine may be shared: the load average says how far the times are from an idle one.
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' / ');
+const loadBefore = load();
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 const visits: number[] = [];
 const graphqlTimes = new Map<string, number[]>();
@@ -61,7 +65,8 @@ try {
   await browser.close();
 }
 const sorted = [...visits].sort((a, b) => a - b);
-console.log(`First visit to every section with data (${url}, ${RUNS} cold visits): p50 ${Math.round(percentile(sorted, 0.5))} ms, min ${Math.round(sorted[0]!)} ms, max ${Math.round(sorted.at(-1)!)} ms.\n`);
+console.log(`First visit to every section with data (${url}, ${RUNS} cold visits): p50 ${Math.round(percentile(sorted, 0.5))} ms, min ${Math.round(sorted[0]!)} ms, max ${Math.round(sorted.at(-1)!)} ms.`);
+console.log(`Per visit (ms): ${visits.map((v) => Math.round(v)).join(', ')}. Load average (1 / 5 / 15 min) before: ${loadBefore}, after: ${load()}.\n`);
 console.log('| section query | p50 ms | max ms |\n| --- | ---: | ---: |');
 for (const [name, times] of graphqlTimes) {
   times.sort((a, b) => a - b);

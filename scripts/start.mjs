@@ -1,79 +1,12 @@
 /**
- * `npm start`: runs src/server.ts compiled into one JavaScript file instead of through tsx, which
- * transpiles and resolves every module at each start (≈ 1.5 s of CPU on two cores). The bundle is
- * built by esbuild (the one tsx itself runs on) at `npm install` (`--compile-only`: build and exit)
- * and again at the first start after a source file changed: every file it was built from is
- * checked by size and mtime at each start (a few ms), so it never runs stale code. When it cannot
- * be built, the server runs through tsx as before.
+ * `npm start`: src/server.ts, compiled (scripts/compiled.mjs). `--compile-only` (postinstall) builds
+ * the server's and the CLI's bundles and exits; it never fails the install: the first run tries again.
  */
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runCompiled } from './compiled.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const entry = path.join(root, 'src/server.ts');
-// Two directories below the root, like src/db/*.ts: modules that find the project from their own
-// URL (`new URL('../..', import.meta.url)`) find it from the bundle too.
-const bundle = path.join(root, 'node_modules/.cache/usage-gateway-server.mjs');
-const inputsFile = `${bundle}.inputs.json`;
-
-const stamp = (file) => {
-  const stats = statSync(path.join(root, file));
-  return `${stats.size}:${stats.mtimeMs}`;
-};
-
-function isFresh() {
-  try {
-    const inputs = JSON.parse(readFileSync(inputsFile, 'utf8'));
-    return Object.entries(inputs).every(([file, recorded]) => stamp(file) === recorded);
-  } catch {
-    return false;
-  }
-}
-
-async function build() {
-  const started = Date.now();
-  const esbuild = createRequire(createRequire(import.meta.url).resolve('tsx/package.json'))('esbuild');
-  const partial = `${bundle}.${process.pid}.partial`;
-  const { metafile } = await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: [entry],
-    outfile: partial,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: 'inline',
-    metafile: true,
-    logLevel: 'silent',
-  });
-  const inputs = Object.fromEntries(Object.keys(metafile.inputs).map((file) => [file, stamp(file)]));
-  renameSync(partial, bundle);
-  // A file saved while esbuild read it may not be in the bundle: leave it to be rebuilt next time.
-  if (Object.keys(inputs).every((file) => statSync(path.join(root, file)).mtimeMs < started)) {
-    writeFileSync(`${inputsFile}.${process.pid}.partial`, JSON.stringify(inputs));
-    renameSync(`${inputsFile}.${process.pid}.partial`, inputsFile);
-  }
-}
-
-let compiled = isFresh();
-if (!compiled) {
-  try {
-    await build();
-    compiled = true;
-  } catch {
-    // A syntax error, or no esbuild: tsx reports the first and needs no bundle.
-  }
-}
 if (process.argv.includes('--compile-only')) {
-  // postinstall: never fails the install; the first start tries again.
-} else if (compiled) {
-  process.setSourceMapsEnabled(true);
-  await import(pathToFileURL(bundle).href);
+  await runCompiled({ entry: 'src/server.ts', name: 'usage-gateway-server', compileOnly: true });
+  await runCompiled({ entry: 'src/cli/main.ts', name: 'usage-gateway-cli', compileOnly: true });
 } else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(pathToFileURL(entry).href);
+  await runCompiled({ entry: 'src/server.ts', name: 'usage-gateway-server' });
 }

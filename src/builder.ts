@@ -72,6 +72,8 @@ export const builder = new SchemaBuilder<{
     Decimal: { Input: Prisma.Decimal; Output: Prisma.Decimal | string | bigint };
     TimeZone: { Input: string; Output: string };
     JSONObject: { Input: Record<string, unknown>; Output: Record<string, unknown> };
+    UsageQuantity: { Input: unknown; Output: string };
+    UsageTimestamp: { Input: unknown; Output: string };
   };
 }>({
   plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, DataloaderPlugin, ComplexityPlugin],
@@ -79,6 +81,8 @@ export const builder = new SchemaBuilder<{
   complexity: { fieldComplexity: (args, ctx, field) => fieldCost(args, ctx, field as never) },
   defaultFieldNullability: false,
   scopeAuth: {
+    // Subscriptions: scopes are checked when the stream opens (a key without them gets FORBIDDEN, not an empty stream).
+    authorizeOnSubscribe: true,
     authScopes: (ctx) => ({
       usageRead: ctx.viewer.scopes.includes('usage:read'),
       usageWrite: ctx.viewer.scopes.includes('usage:write'),

@@ -8,6 +8,8 @@ export interface Config {
   port: number;
   host: string;
   databaseTarget: DatabaseTarget;
+  /** DATABASE_READ_URL: a streaming replica of DATABASE_URL that report reads go to (src/db/read-replica.ts). */
+  databaseReadTarget?: Extract<DatabaseTarget, { kind: 'postgres' }> | undefined;
   /** Adds `extensions.queryStats` to every response. */
   exposeQueryStats: boolean;
   logLevel: LogLevel;
@@ -37,6 +39,8 @@ export interface Config {
   authCacheTtlMs?: number | undefined;
   /** WEBHOOK_ALLOW_PRIVATE: quota webhooks may target private, loopback and link-local addresses. */
   webhookAllowPrivate?: boolean;
+  /** REPORT_CACHE_MAX_BYTES / REPORT_CACHE_TTL_MS: the in-process cache of finalized usage reports. */
+  reportCache?: ReportCacheSettings;
 }
 
 /** A setting that cannot work; the message is one line saying what is wrong and how to fix it. */
@@ -127,6 +131,31 @@ function parseMetricsToken(raw: string | undefined): string | undefined {
 /** How long a gateway reuses an API key's row without reading it again, unless AUTH_CACHE_TTL_MS says otherwise. */
 export const DEFAULT_AUTH_CACHE_TTL_MS = 5000;
 
+/** The finalized-report cache: 64 MiB per process, entries kept at most 60 s (other processes' writes are not seen). */
+export const DEFAULT_REPORT_CACHE_MAX_BYTES = 64 * 1024 ** 2;
+export const DEFAULT_REPORT_CACHE_TTL_MS = 60_000;
+
+export interface ReportCacheSettings {
+  /** 0 disables the cache. */
+  maxBytes: number;
+  ttlMs: number;
+}
+
+/** REPORT_CACHE_MAX_BYTES (0 disables; bytes, or with KiB / MiB; at most 4 GiB) and REPORT_CACHE_TTL_MS (1 ms to 1 h). */
+export function reportCacheSettings(env: Env): ReportCacheSettings {
+  const raw = value(env, 'REPORT_CACHE_MAX_BYTES');
+  let maxBytes = DEFAULT_REPORT_CACHE_MAX_BYTES;
+  if (raw !== undefined) {
+    const match = /^(\d{1,10})\s*([a-z]*)$/i.exec(raw);
+    maxBytes = match && BYTE_UNITS[match[2]!.toLowerCase()] ? Number(match[1]) * BYTE_UNITS[match[2]!.toLowerCase()]! : NaN;
+    if (!(maxBytes >= 0 && maxBytes <= 4 * 1024 ** 3)) {
+      throw new ConfigError(`REPORT_CACHE_MAX_BYTES must be from 0 (no cache) to 4096MiB, in bytes or with KiB or MiB (got "${raw}"); set REPORT_CACHE_MAX_BYTES=64MiB or unset it`);
+    }
+  }
+  const ttlMs = parseMilliseconds('REPORT_CACHE_TTL_MS', value(env, 'REPORT_CACHE_TTL_MS'), 1, 3_600_000, DEFAULT_REPORT_CACHE_TTL_MS) ?? DEFAULT_REPORT_CACHE_TTL_MS;
+  return { maxBytes, ttlMs };
+}
+
 function parseTarget(env: Env): DatabaseTarget {
   try {
     return parseDatabaseTarget(value(env, 'DATABASE_URL'), value(env, 'PGLITE_DIR'));
@@ -136,13 +165,35 @@ function parseTarget(env: Env): DatabaseTarget {
   }
 }
 
+/** DATABASE_READ_URL: a PostgreSQL URL, only beside a PostgreSQL DATABASE_URL (PGlite has no replicas). */
+function parseReadTarget(env: Env, primary: DatabaseTarget): Extract<DatabaseTarget, { kind: 'postgres' }> | undefined {
+  const raw = value(env, 'DATABASE_READ_URL');
+  if (raw === undefined) return undefined;
+  let target: DatabaseTarget;
+  try {
+    target = parseDatabaseTarget(raw, undefined);
+  } catch (error) {
+    if (error instanceof DatabaseConfigError) throw new ConfigError(error.message.replaceAll('DATABASE_URL', 'DATABASE_READ_URL').replace(/ \(or unset it to use the embedded database\)|; unset it to use the embedded database/, '; or unset it to read everything from DATABASE_URL'));
+    throw error;
+  }
+  if (target.kind !== 'postgres') {
+    throw new ConfigError('DATABASE_READ_URL must be a postgresql:// URL of a streaming replica; unset it to read everything from DATABASE_URL');
+  }
+  if (primary.kind !== 'postgres') {
+    throw new ConfigError('DATABASE_READ_URL needs DATABASE_URL to be a PostgreSQL URL too (the embedded database has no replicas); unset DATABASE_READ_URL');
+  }
+  return target;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const development = env.NODE_ENV !== 'production';
+  const databaseTarget = parseTarget(env);
   return {
     port: parsePort(value(env, 'PORT')),
     // Development listens on loopback only: the demo key's secret is public.
     host: value(env, 'HOST') ?? (development ? '127.0.0.1' : '0.0.0.0'),
-    databaseTarget: parseTarget(env),
+    databaseTarget,
+    databaseReadTarget: parseReadTarget(env, databaseTarget),
     exposeQueryStats: parseBoolean(env, 'EXPOSE_QUERY_STATS', false),
     logLevel: parseLogLevel(value(env, 'LOG_LEVEL')),
     development,
@@ -157,5 +208,6 @@ export function loadConfig(env: Env = process.env): Config {
     quotaDeliveryPollMs: parseMilliseconds('QUOTA_DELIVERY_POLL_MS', value(env, 'QUOTA_DELIVERY_POLL_MS'), 100, 3_600_000, 5000),
     authCacheTtlMs: parseMilliseconds('AUTH_CACHE_TTL_MS', value(env, 'AUTH_CACHE_TTL_MS'), 0, 300_000, DEFAULT_AUTH_CACHE_TTL_MS),
     webhookAllowPrivate: parseBoolean(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+    reportCache: reportCacheSettings(env),
   };
 }

@@ -4,8 +4,11 @@ import type { RatePlan } from './rate-limit/limits.js';
 
 /** The authenticated caller: an API key and what it may see. */
 export interface Viewer {
-  /** A realm's API key, or an operator's key (which belongs to no realm and manages realms). */
-  kind: 'apiKey' | 'operator';
+  /**
+   * A realm's API key, an operator's key (which belongs to no realm and manages realms), or a portal
+   * session (read-only, a workspace's subtree and some features; `apiKeyId` is its creating key's).
+   */
+  kind: 'apiKey' | 'operator' | 'portalSession';
   /** The key's id (an ApiKey's, or for operators an OperatorKey's). */
   apiKeyId: string;
   /** The key's visible prefix, for the audit log. */
@@ -17,6 +20,10 @@ export interface Viewer {
   scopes: string[];
   /** The key's and its realm's tier and custom limit: they decide the key's rate limit. */
   ratePlan: RatePlan;
+  /** The features it may see (a portal session's); absent: all of its realm's. */
+  featureIds?: readonly string[];
+  /** A portal session's id and its console sections. */
+  portalSession?: { id: string; sections: readonly string[]; expiresAt: Date };
 }
 
 /** An operator's `realmId`: a UUID no realm has, so that every "this realm's rows" filter is empty. */
@@ -28,6 +35,13 @@ export function isOperator(viewer: Pick<Viewer, 'kind'>): boolean {
 
 export interface Context {
   prisma: PrismaClient;
+  /**
+   * Where report reads go (usage, billing history, traffic, exports): a query's replica when
+   * DATABASE_READ_URL is set (src/db/read-replica.ts); unset: `prisma`.
+   */
+  readPrisma?: PrismaClient;
+  /** Up to when the replica that `readPrisma` reads is complete; unset: reads are on the primary, as of `now`. */
+  dataRefreshedAt?: Date;
   viewer: Viewer;
   /** The request's id (X-Request-Id), for the audit log. */
   requestId: string | null;

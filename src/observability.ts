@@ -312,6 +312,8 @@ export interface HealthCheckOptions {
   check: () => Promise<unknown>;
   /** While true (shutting down), answer 503 without asking the database. */
   draining?: () => boolean;
+  /** The read replica's state (DATABASE_READ_URL), answered as `replica`; it never fails the check (reports fall back to the primary). */
+  replica?: () => Promise<Record<string, unknown>>;
   path?: string;
   timeoutMs?: number;
   logger?: Logger;
@@ -327,8 +329,8 @@ function healthError(error: string) {
 export function useHealthCheck(options: HealthCheckOptions): Plugin {
   const path = options.path ?? '/healthz';
   const timeoutMs = options.timeoutMs ?? 5_000;
-  const answer = (httpStatus: number, status: 'ok' | 'error', error?: string) =>
-    new Response(JSON.stringify({ status, database: options.database, ...(error ? { error, errors: [healthError(error)] } : {}) }), {
+  const answer = (httpStatus: number, status: 'ok' | 'error', error?: string, replica?: Record<string, unknown>) =>
+    new Response(JSON.stringify({ status, database: options.database, ...(replica ? { replica } : {}), ...(error ? { error, errors: [healthError(error)] } : {}) }), {
       status: httpStatus,
       headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...(httpStatus === 503 ? { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) } : {}) },
     });
@@ -351,7 +353,7 @@ export function useHealthCheck(options: HealthCheckOptions): Plugin {
             timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
           }),
         ]);
-        endResponse(answer(200, 'ok'));
+        endResponse(answer(200, 'ok', undefined, await options.replica?.()));
       } catch (error) {
         options.logger?.warn({ err: error }, `health check failed: ${errorSummary(error)}`);
         endResponse(answer(503, 'error', 'database unavailable'));

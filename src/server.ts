@@ -9,6 +9,7 @@ import type { Database } from './db/database.js';
 import { DEMO_API_KEY, isDatabaseEmpty, seedDemo, topUpDemo } from './db/seed.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import type { QuotaDeliverer } from './quota/delivery.js';
+import type { LiveHub } from './live/hub.js';
 import { answerClientError, errorBody } from './plugins/http-errors.js';
 import { requestIdFrom } from './plugins/request-id.js';
 import { TrafficRecorder } from './traffic/recorder.js';
@@ -200,6 +201,27 @@ async function openConfiguredDatabase(config: Config, logger: Logger, now: Date)
   }
 }
 
+/** DATABASE_READ_URL: opened (never migrated: it replays the primary's migrations) and checked once at start. */
+async function openReadReplica(target: Extract<DatabaseTarget, { kind: 'postgres' }>, logger: Logger): Promise<Database> {
+  const where = describePostgres(new URL(target.url));
+  const { openDatabase } = await import('./db/database.js');
+  const { replicaFreshness } = await import('./db/read-replica.js');
+  let replica: Database;
+  try {
+    replica = await openDatabase(target, { migrate: false });
+  } catch (error) {
+    throw new StartupError(`cannot connect to the read replica at ${where} (${errorSummary(error)}); check DATABASE_READ_URL or unset it`);
+  }
+  const freshness = await replicaFreshness(replica.prisma).catch(async (error: unknown) => {
+    await replica.close().catch(() => {});
+    throw new StartupError(`the read replica at ${where} cannot be queried (${errorSummary(error)}); check DATABASE_READ_URL or unset it`);
+  });
+  const [recovery] = await replica.prisma.$queryRawUnsafe<{ inRecovery: boolean }[]>('SELECT pg_is_in_recovery() AS "inRecovery"');
+  if (!recovery?.inRecovery) logger.warn(`DATABASE_READ_URL (${where}) is not a replica (not in recovery): reports read it as it is`);
+  logger.info({ replica: where, lagSeconds: freshness?.lagSeconds ?? null }, `reports read the replica at ${where}`);
+  return replica;
+}
+
 /** Whether the demo key is present and not revoked, without counting a use of it. */
 async function demoKeyWorks(prisma: PrismaClient): Promise<boolean> {
   const parsed = parseApiKey(DEMO_API_KEY);
@@ -275,9 +297,11 @@ async function main(): Promise<void> {
   yogaModule.catch(() => {});
 
   let db: Database | undefined;
+  let readDb: Database | undefined;
   let trafficRecorder: TrafficRecorder | undefined;
   let rateLimiter: RateLimiter | undefined;
   let quotaDeliverer: QuotaDeliverer | undefined;
+  let liveHub: LiveHub | undefined;
   let shuttingDown = false;
   let startup: Promise<void> = Promise.resolve();
 
@@ -288,6 +312,8 @@ async function main(): Promise<void> {
     }
     shuttingDown = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Open subscriptions end (SERVICE_UNAVAILABLE: reconnect elsewhere) instead of holding the shutdown open.
+    void liveHub?.close();
     logger.info({ signal }, `${signal}: shutting down; no new connections, waiting for in-flight requests`);
     // Keep-alive connections become idle once their request is answered; close them as they do.
     const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
@@ -302,6 +328,8 @@ async function main(): Promise<void> {
     await startup.catch(() => {});
     // No new webhook attempts; those in flight finish (bounded). Pending ones stay queued in the database.
     await quotaDeliverer?.stop(QUOTA_DELIVERY_STOP_TIMEOUT_MS).catch((error) => logger.warn({ err: error }, `stopping quota deliveries failed: ${errorSummary(error)}`));
+    await liveHub?.close();
+    await readDb?.close().catch(() => {});
     // The last requests' traffic is still buffered: written before the database closes.
     await trafficRecorder?.close();
     await rateLimiter?.close().catch((error) => logger.warn({ err: error }, `closing the rate limiter failed: ${errorSummary(error)}`));
@@ -322,6 +350,8 @@ async function main(): Promise<void> {
     const now = new Date();
     const opened = await openConfiguredDatabase(config, logger, now);
     db = opened.db;
+    if (shuttingDown) return;
+    if (config.databaseReadTarget) readDb = await openReadReplica(config.databaseReadTarget, logger);
     if (shuttingDown) return;
     if (config.seedDemo && opened.prebuiltDemo) {
       const seedStarted = performance.now();
@@ -375,8 +405,22 @@ async function main(): Promise<void> {
     const { configureQuotaDelivery, startQuotaDeliveries } = await import('./quota/delivery.js');
     // One setting for which webhook URLs createQuotaRule accepts and where deliveries may connect.
     configureQuotaDelivery({ allowPrivateDestinations: config.webhookAllowPrivate ?? false });
+    // Subscriptions: on PostgreSQL a LISTEN connection of this process hears every process's events.
+    liveHub = await (await import('./live/hub.js')).startLiveHub(database.prisma, database.target, {
+      onError: (error) => logger.warn({ err: error }, `the live LISTEN connection failed (${errorSummary(error)}); reconnecting, events meanwhile are missed`),
+    });
+    // Another process's usage writes (ingestion, corrections) reach this one's report cache through
+    // the same LISTEN; this process's own writes invalidate it directly.
+    if (liveHub.transport === 'postgres') {
+      const { usageWritten } = await import('./usage/report-cache.js');
+      liveHub.listen((event) => {
+        if (event.type === 'usage') usageWritten(event.realmId);
+      });
+    }
     const app = createApp({
       prisma: database.prisma,
+      readPrisma: readDb?.prisma,
+      onReplicaError: (error) => logger.warn({ err: error }, `the read replica failed (${errorSummary(error)}); this request read the primary`),
       exposeQueryStats: config.exposeQueryStats,
       authCacheTtlMs: config.authCacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS,
       graphiql: config.graphiql ? { defaultKey: config.development ? demoKey : undefined } : false,
@@ -387,17 +431,20 @@ async function main(): Promise<void> {
         useHealthCheck({
           database: database.target.kind,
           check: () => database.prisma.$queryRawUnsafe('SELECT 1'),
+          ...(readDb ? { replica: async () => (await import('./db/read-replica.js')).replicaHealth(readDb!.prisma) } : {}),
           draining: () => shuttingDown,
           logger,
         }),
-        useIngestEndpoint({ prisma: database.prisma, maxBytes: config.ingestMaxBytes, maxSeconds: config.ingestMaxSeconds, logger, onUnexpectedError: logUnexpectedError(logger) }),
-        (await import('./exports/http.js')).useUsageExportEndpoints({ prisma: database.prisma, logger, onUnexpectedError: logUnexpectedError(logger) }),
+        useIngestEndpoint({ prisma: database.prisma, maxBytes: config.ingestMaxBytes, maxSeconds: config.ingestMaxSeconds, logger, trafficRecorder, onUnexpectedError: logUnexpectedError(logger) }),
+        (await import('./exports/http.js')).useUsageExportEndpoints({ prisma: database.prisma, readPrisma: readDb?.prisma, logger, onUnexpectedError: logUnexpectedError(logger) }),
+        (await import('./rest/http.js')).useRestRoutes({ prisma: database.prisma, trafficRecorder, logger, onUnexpectedError: logUnexpectedError(logger) }),
         metrics.plugin,
         useRequestLogging(logger),
       ],
       onUnexpectedError: logUnexpectedError(logger),
       trafficRecorder,
       rateLimiter,
+      live: liveHub,
     });
     // Quota alert webhooks are queued in the database: deliver those left pending by an earlier
     // process (stopped, crashed, between retries) now, then poll; new alerts nudge it at once.
@@ -434,7 +481,9 @@ async function main(): Promise<void> {
     // A signal during start-up: shutdown() closes what was opened and exits 0.
     if (shuttingDown) return;
     await quotaDeliverer?.stop(QUOTA_DELIVERY_STOP_TIMEOUT_MS).catch(() => {});
+    await liveHub?.close();
     await rateLimiter?.close().catch(() => {});
+    await readDb?.close().catch(() => {});
     await db?.close().catch(() => {});
     throw error;
   }

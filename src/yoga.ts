@@ -5,9 +5,11 @@ import { createGraphQLError, createYoga, maskError, type Plugin, type YogaServer
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { Authenticator } from './auth/authenticate.js';
 import { useConsole, type ConsoleOptions } from './console/serve.js';
+import { portalPageOrigins } from './portal/origins.js';
 import { DEFAULT_GRAPHQL_MAX_BODY_BYTES } from './config.js';
 import type { Context } from './context.js';
 import { currentStatementLog, newStatementLog, recordStatements } from './db/statement-recorder.js';
+import { useReadReplica } from './db/read-replica.js';
 import { isDatabaseUnavailable, serviceUnavailable, unauthenticated } from './errors.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { requestViewer, useAuthenticationFirst } from './plugins/authentication.js';
@@ -23,11 +25,15 @@ import { useIngestEventLimit } from './ingest/graphql-limit.js';
 import { RateLimitGate } from './rate-limit/gate.js';
 import type { RateLimiter } from './rate-limit/limiter.js';
 import { schema } from './schema/index.js';
+import { memoryLiveHub, type LiveHub } from './live/hub.js';
+import { useLiveSubscriptions } from './live/subscription.js';
 import { RequestTraffic } from './traffic/plugin.js';
 import type { TrafficRecorder } from './traffic/recorder.js';
 
 export interface AppOptions {
   prisma: PrismaClient;
+  /** A streaming replica (DATABASE_READ_URL): query operations read reports there (src/db/read-replica.ts). */
+  readPrisma?: PrismaClient;
   /** Adds `extensions.queryStats { sqlStatements, durationMs }` to every response. */
   exposeQueryStats?: boolean;
   /** How long a key's row is reused without SQL (ms); 0 (the default here): read it on every request. */
@@ -44,6 +50,8 @@ export interface AppOptions {
   plugins?: Plugin[];
   /** The clock (tests fix it). */
   now?: () => Date;
+  /** A replica that failed a query's freshness check (that query read the primary). */
+  onReplicaError?: (error: unknown) => void;
   /** Called with every error that is masked as "Unexpected error." */
   onUnexpectedError?: (error: unknown) => void;
   /**
@@ -53,6 +61,8 @@ export interface AppOptions {
   rateLimiter?: RateLimiter;
   /** Records every authenticated request (key, operation, status class, latency) as per-minute API traffic, off the hot path. */
   trafficRecorder?: TrafficRecorder;
+  /** Where subscriptions hear events (src/live/hub.ts): the server's LISTEN hub; default a hub of this process only. */
+  live?: LiveHub;
 }
 
 export interface App {
@@ -123,7 +133,8 @@ export function createApp(options: AppOptions): App {
         identifyLate: async (request) => {
           const viewer = await authenticator.authenticate(request.headers.get('authorization')).catch(() => null);
           // Operators' requests are not a realm key's traffic.
-          return viewer?.kind === 'apiKey' ? viewer.apiKeyId : null;
+          // A portal session's traffic is its creating key's (`apiKeyId`).
+          return viewer && viewer.kind !== 'operator' ? viewer.apiKeyId : null;
         },
       })
     : null;
@@ -164,7 +175,7 @@ export function createApp(options: AppOptions): App {
       // First: every response, whichever plugin answers it, gets the request id and the JSON error shape.
       useRequestId(),
       useHttpErrorContract(),
-      ...(options.console ? [useConsole(options.console)] : []),
+      ...(options.console ? [useConsole({ portalFrameAncestors: (id) => portalPageOrigins(options.prisma, id), ...options.console })] : []),
       ...(rateLimit ? [useRouteRateLimits(rateLimit)] : []),
       ...(options.plugins ?? []),
       ...(traffic ? [traffic.plugin()] : []),
@@ -173,7 +184,7 @@ export function createApp(options: AppOptions): App {
       useAuthenticationFirst({
         authenticate: (authorization) => authenticator.authenticate(authorization),
         rateLimit,
-        onViewer: (request, viewer) => (viewer.kind === 'apiKey' ? traffic?.identify(request, viewer) : undefined),
+        onViewer: (request, viewer) => (viewer.kind !== 'operator' ? traffic?.identify(request, viewer) : undefined),
       }),
       useDocumentLimits(),
       ...(options.introspection === false ? [useNoIntrospection()] : []),
@@ -183,6 +194,8 @@ export function createApp(options: AppOptions): App {
       useQueryCost(),
       useNulStringGuard(),
       useBoundedErrorMessages(),
+      ...(options.readPrisma ? [useReadReplica({ primary: options.prisma, replica: options.readPrisma, onReplicaError: options.onReplicaError })] : []),
+      useLiveSubscriptions({ hub: options.live ?? memoryLiveHub(options.prisma), rateLimiter: options.rateLimiter ?? null }),
       ...(options.exposeQueryStats ? [useQueryStats()] : []),
     ],
   });

@@ -133,7 +133,7 @@ describe.runIf(testDatabaseKind() === 'pglite' && (hasChromium || inCI))('the us
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     // One quota rule crossed by the next event: the Alerts section has a rule and an alert to show.
-    const features = await gql(DEMO_API_KEY, ExplorerNodesDocument);
+    const features = await gql(DEMO_API_KEY, ExplorerNodesDocument, { withKeys: true });
     const requests = features.viewer.realm!.features.edges.find((edge) => edge.node.key === 'api.requests')!.node;
     const mutation = async (query: string, variables: Record<string, unknown>) =>
       (await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${DEMO_API_KEY}` }, body: JSON.stringify({ query, variables }) })).json();
@@ -267,9 +267,22 @@ describe.runIf(testDatabaseKind() === 'pglite' && (hasChromium || inCI))('the us
     });
 
     it('Explorer: totals and buckets equal the usage report for the same question; non-final buckets are marked', async () => {
-      const nodes = (await gql(DEMO_API_KEY, ExplorerNodesDocument)).viewer.realm!;
+      const nodes = (await gql(DEMO_API_KEY, ExplorerNodesDocument, { withKeys: true })).viewer.realm!;
       const compare = async (variables: ExplorerUsageQueryVariables) => {
         const report = ((await gql(DEMO_API_KEY, ExplorerUsageDocument, variables)).node as { usage: ReportFragment }).usage;
+        // A rolling timeframe moves on the hour: when the page asked before it and this test after, the page asks again.
+        const asked = `${report.range.from}|${report.range.to}`;
+        const shownRange = () => page.locator('#explorer .explorer-range').evaluate((el) => `${el.getAttribute('data-from')}|${el.getAttribute('data-to')}`);
+        if ((await shownRange()) !== asked) {
+          await page.getByRole('button', { name: 'Show usage' }).click();
+          await page.waitForFunction(
+            (want) => {
+              const el = document.querySelector('#explorer .explorer-range');
+              return `${el?.getAttribute('data-from')}|${el?.getAttribute('data-to')}` === want;
+            },
+            asked,
+          );
+        }
         const totals = await page.$$eval('#explorer table.explorer-totals tbody tr', (rows) =>
           rows.map((row) => `${row.getAttribute('data-feature')}|${row.getAttribute('data-group')}|${(row.querySelector('[data-field="quantity"]')?.textContent ?? '').replace(/,/g, '')}`),
         );
@@ -396,6 +409,68 @@ describe.runIf(testDatabaseKind() === 'pglite' && (hasChromium || inCI))('the us
     } finally {
       await context.close();
     }
+  });
+
+  describe('a portal session (test/portal-sessions.test.ts tests its rules over HTTP)', () => {
+    const CREATE = 'mutation ($input: CreatePortalSessionInput!) { createPortalSession(input: $input) { url token userErrors { code message } } }';
+    async function createSession(workspaceId: string, featureId: string, expiresInSeconds: number) {
+      const response = await fetch(`${base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${DEMO_API_KEY}` },
+        body: JSON.stringify({ query: CREATE, variables: { input: { workspaceId, featureIds: [featureId], sections: ['explorer', 'download'], expiresInSeconds } } }),
+      });
+      const payload = ((await response.json()) as { data: { createPortalSession: { url: string; token: string; userErrors: unknown[] } } }).data.createPortalSession;
+      expect(payload.userErrors).toEqual([]);
+      return payload;
+    }
+
+    it('opens from its URL with only its sections and its subtree, and the token leaves the address bar', async () => {
+      const nodes = (await gql(DEMO_API_KEY, ExplorerNodesDocument, { withKeys: true })).viewer.realm!;
+      const subtreeRoot = nodes.workspaces.edges.find(({ node }) => node.depth === 1)!.node;
+      const feature = nodes.features.edges[0]!.node;
+      const session = await createSession(subtreeRoot.id, feature.id, 3600);
+      const seen = (await gql(session.token, ExplorerNodesDocument, { withKeys: false })).viewer.realm!;
+      expect(seen.workspaces.edges.length).toBeLessThan(nodes.workspaces.edges.length);
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const urls: string[] = [];
+      context.on('request', (request) => urls.push(request.url()));
+      try {
+        const page = await context.newPage();
+        await page.goto(session.url.replace(/^https?:\/\/[^/]+/, base));
+        await page.waitForSelector('#explorer select[name="node"]');
+        expect(await page.$$eval('nav a', (links) => links.map((a) => a.getAttribute('href')))).toEqual(['#download', '#explorer']);
+        expect(await page.locator('input[name="key"]').count()).toBe(0);
+        expect(await page.getByRole('button', { name: 'Change key' }).count()).toBe(0);
+        expect(new URL(page.url()).hash).toBe('');
+        expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([session.token]);
+        const workspaces = await page.$$eval('#explorer select[name="node"] optgroup[label="Workspaces"] option', (options) => options.map((o) => (o.textContent ?? '').trim()));
+        expect(workspaces.sort()).toEqual(seen.workspaces.edges.map(({ node }) => node.name).sort());
+        const features = await page.$$eval('#explorer select[name="node"] optgroup[label="Features"] option', (options) => options.map((o) => o.textContent));
+        expect(features).toEqual([feature.name]);
+        expect(await page.locator('#explorer select[name="node"] optgroup[label="API keys"]').count()).toBe(0);
+        const secret = session.token.slice(session.token.lastIndexOf('_') + 1);
+        for (const url of urls) expect(url).not.toContain(secret);
+        await page.screenshot({ path: path.join(SCREENSHOTS, 'portal.png') });
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('says plainly that an expired session has expired', async () => {
+      const nodes = (await gql(DEMO_API_KEY, ExplorerNodesDocument, { withKeys: true })).viewer.realm!;
+      const session = await createSession(nodes.workspaces.edges[0]!.node.id, nodes.features.edges[0]!.node.id, 1);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(session.url.replace(/^https?:\/\/[^/]+/, base));
+        await expect(page.getByRole('alert').textContent()).resolves.toMatch(/This portal session expired at .*ask the site that opened it for a new one/);
+        expect(await page.locator('input[name="key"]').count()).toBe(0);
+        expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
   });
 
   it('a revoked key, a rate-limited key and an unreachable gateway are each said plainly', async () => {

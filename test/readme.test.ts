@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_API_KEY } from '../src/db/seed.js';
 import { useUsageExportEndpoints } from '../src/exports/http.js';
 import { useIngestEndpoint } from '../src/ingest/http.js';
+import { memoryLiveHub, type LiveHub } from '../src/live/hub.js';
+import { useRestRoutes } from '../src/rest/http.js';
 import { schema } from '../src/schema/index.js';
 import { createApp } from '../src/yoga.js';
 import type { TestDatabase } from './helpers/database.js';
@@ -33,6 +35,7 @@ const fences: Fence[] = [...readme.matchAll(/^```(\w*)\n([\s\S]*?)^```/gm)].map(
 }));
 
 const graphqlExamples = fences.filter((f) => f.lang === 'graphql' && /^\s*(\{|query|mutation)/.test(f.body));
+const subscriptionExamples = fences.filter((f) => f.lang === 'graphql' && /^\s*subscription/.test(f.body));
 const shellFences = fences.filter((f) => f.lang === 'sh');
 
 /** The commands of a shell block: continuation lines joined, comment-only lines left out. */
@@ -60,6 +63,7 @@ const shellExamples = shellFences
   .filter((fence) => fence.commands.length > 0);
 
 let db: TestDatabase;
+let live: LiveHub;
 let listening: Awaited<ReturnType<typeof listenOnFreePort>> | undefined;
 let origin: string;
 let workDir: string;
@@ -78,7 +82,8 @@ async function graphql(query: string, vars: Record<string, unknown> = {}) {
 
 beforeAll(async () => {
   db = await createDemoTestDatabase();
-  const app = createApp({ prisma: db.prisma, plugins: [useIngestEndpoint({ prisma: db.prisma }), useUsageExportEndpoints({ prisma: db.prisma })] });
+  live = memoryLiveHub(db.prisma);
+  const app = createApp({ prisma: db.prisma, live, plugins: [useIngestEndpoint({ prisma: db.prisma }), useUsageExportEndpoints({ prisma: db.prisma }), useRestRoutes({ prisma: db.prisma })] });
   listening = await listenOnFreePort(app);
   origin = listening.url;
   workDir = mkdtempSync(path.join(os.tmpdir(), 'ugw-readme-'));
@@ -95,6 +100,7 @@ beforeAll(async () => {
     ids: [realm.workspaces.edges[0]!.node.id, feature('location.transactions')],
     features: [feature('rows.unique'), feature('rows.total')],
     featureId: feature('location.transactions'),
+    workspaceId: realm.workspaces.edges[0]!.node.id,
     events: [{ idempotencyKey: 'readme-graphql-1', feature: 'location.transactions', timestamp: new Date().toISOString(), quantity: '12' }],
   };
   // The first file to ask for the run's demo seeds it (13 months of hourly usage): minutes on a busy machine.
@@ -102,6 +108,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await listening?.close();
+  await live?.close();
   await db?.destroy();
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
@@ -121,6 +128,61 @@ function userErrors(value: unknown): unknown[] {
   }
   return [];
 }
+
+/** The first `event: next` of a subscription over SSE (graphql-yoga's transport), or what ended the stream. */
+async function firstPushed(query: string, trigger: () => Promise<unknown>): Promise<{ data?: Record<string, unknown>; errors?: unknown[] }> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 20_000);
+  try {
+    const response = await fetch(`${origin}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_API_KEY}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query }),
+      signal: abort.signal,
+    });
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    // The subscription may start listening a moment after the answer's headers: make something
+    // happen now and every half second until it is heard.
+    let heard = false;
+    const triggering = (async () => {
+      while (!heard && !abort.signal.aborted) {
+        await trigger();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    })();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended without an event: ${text}`);
+      text += decoder.decode(value, { stream: true });
+      const block = text.split('\n\n').find((b) => b.startsWith('event: next') || b.startsWith('event: complete'));
+      if (block) {
+        heard = true;
+        await triggering;
+        return JSON.parse(block.split('\n').find((line) => line.startsWith('data:'))?.slice(5) ?? '{}');
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+}
+
+describe('README subscription examples', () => {
+  it.each(subscriptionExamples.map((f) => [f.line, f.body]))('the example at line %i is valid and pushes data on the demo when usage arrives', async (_line, body) => {
+    expect(validate(schema, parse(body as string)).map((e) => e.message)).toEqual([]);
+    let sent = 0;
+    const pushed = await firstPushed(body as string, () =>
+      graphql('mutation ($events: [UsageEventInput!]!) { ingestUsage(events: $events) { accepted } }', {
+        events: [{ idempotencyKey: `readme-subscription-${_line}-${++sent}`, feature: 'location.transactions', timestamp: new Date().toISOString(), quantity: '1' }],
+      }),
+    );
+    expect(pushed.errors).toBeUndefined();
+    expect(nonEmptyLists(pushed.data)).toBeGreaterThan(0);
+  });
+});
 
 describe('README GraphQL examples', () => {
   it('finds the examples', () => {
@@ -187,6 +249,23 @@ function expectData(command: string, run: Run) {
   const listing = /usage:(monthly|daily)|keys:list|\.csv\b/.test(withoutComments);
   expect(output.split(/\r?\n/).filter((line) => line.trim()).length, `${command}\n${output}`).toBeGreaterThanOrEqual(listing ? 2 : 1);
 }
+
+describe('README REST examples', () => {
+  it("use the demo realm's id for realmId", async () => {
+    const realm = /^export REALM=(\S+)/m.exec(readme)?.[1];
+    const answer = await graphql('{ viewer { realm { id } } }');
+    expect(realm).toBe((answer.data as { viewer: { realm: { id: string } } }).viewer.realm.id);
+  });
+
+  it('answer rows and billable items on the demo', async () => {
+    const get = async (path: string) => (await fetch(`${origin}${path}`, { headers: { authorization: `Bearer ${DEMO_API_KEY}` } })).json() as Promise<Record<string, unknown[]>>;
+    expect((await get('/api/v1/usage/?granularity=monthly&page_size=5')).results!.length).toBe(5);
+    const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+    const realm = /^export REALM=(\S+)/m.exec(readme)?.[1];
+    const billable = await get(`/api/v1/billable-usage?realmId=${realm}&startDate=${day(7)}T00:00:00&endDate=${day(0)}T00:00:00&detailLevel=day`);
+    expect(billable.items!.length).toBeGreaterThan(0);
+  });
+});
 
 describe('README shell examples', () => {
   it('finds the examples, and every other shell line is about the project itself', () => {

@@ -16,7 +16,7 @@ import { testDatabaseKind } from './helpers/database.js';
 import { ALL_SCOPES, createRealm } from './helpers/fixtures.js';
 import { freePort, runUntilExit, startServer, type ServerProcess } from './server/server-process.js';
 
-// The server is a real child process (`node --import tsx src/server.ts`, what `npm start` runs),
+// The server is a real child process (`node scripts/start.mjs`, what `npm start` runs),
 // spoken to over real HTTP: these tests prove the issue's curl, not an in-process shortcut.
 
 const LONG = { timeout: 120_000 };

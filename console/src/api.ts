@@ -33,6 +33,24 @@ export const keyStore = {
   clear: () => sessionStorage.removeItem(KEY_STORAGE),
 };
 
+const PORTAL_TOKEN_STORAGE = 'usage-gateway.console.portal-token';
+
+/**
+ * A portal session's token arrives in the URL's fragment (`/portal/<id>#token=ugwps_…`), which no
+ * request carries; it moves into this tab's session storage and the fragment is cleared, so that it
+ * is not left in the address bar, the history or a bookmark.
+ */
+export const portalTokenStore = {
+  get: (): string | null => sessionStorage.getItem(PORTAL_TOKEN_STORAGE),
+  clear: () => sessionStorage.removeItem(PORTAL_TOKEN_STORAGE),
+  takeFromFragment(): string | null {
+    const token = new URLSearchParams(location.hash.slice(1)).get('token');
+    if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+    if (token) sessionStorage.setItem(PORTAL_TOKEN_STORAGE, token);
+    return token ?? sessionStorage.getItem(PORTAL_TOKEN_STORAGE);
+  },
+};
+
 function retryAfterOf(response: Response, errors: GraphQLErrorShape[] | undefined): number {
   const fromBody = errors?.find((e) => typeof e.extensions?.retryAfter === 'number')?.extensions?.retryAfter;
   const fromHeader = Number(response.headers.get('retry-after'));
@@ -44,7 +62,9 @@ export function failureOf(response: Response | null, errors: GraphQLErrorShape[]
   const first = errors?.[0];
   const code = first?.extensions?.code;
   const message = first?.message ?? (response ? `The gateway answered HTTP ${response.status}.` : 'No answer.');
-  if (response?.status === 401 || code === 'UNAUTHENTICATED' || code === 'SESSION_EXPIRED') {
+  // A portal session's own words: expired at when, or revoked.
+  if (code === 'SESSION_EXPIRED') return { kind: 'unauthenticated', message };
+  if (response?.status === 401 || code === 'UNAUTHENTICATED') {
     return { kind: 'unauthenticated', message: 'This key is not valid: it is wrong, expired or revoked. Paste a valid key.' };
   }
   if (response?.status === 429 || code === 'RATE_LIMITED') return { kind: 'rateLimited', message, retryAfter: retryAfterOf(response!, errors) };

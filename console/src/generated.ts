@@ -118,6 +118,13 @@ export type UsageFilter = {
   workspaceIds?: Array<string | number> | null | undefined;
 };
 
+/** What kind of key calls: a realm's API key, or an operator's key (no realm; it manages realms). */
+export type ViewerKind =
+  | 'API_KEY'
+  | 'OPERATOR'
+  /** A portal session (`ugwps_…`): read-only, limited to a workspace subtree and some features. */
+  | 'PORTAL_SESSION';
+
 export type WorkspaceUsageScope =
   | 'SELF'
   | 'SUBTREE';
@@ -125,7 +132,7 @@ export type WorkspaceUsageScope =
 export type ViewerQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ViewerQuery = { viewer: { scopes: Array<string>, apiKey: { id: string, name: string, prefix: string } | null, workspace: { id: string, name: string } | null, rateLimit: { limit: number, remaining: number, resetAt: string } | null, realm: { id: string, name: string, slug: string, tier: Tier, timeZone: string } | null } };
+export type ViewerQuery = { viewer: { kind: ViewerKind, scopes: Array<string>, portalSession: { id: string, sections: Array<string>, expiresAt: string } | null, apiKey: { id: string, name: string, prefix: string } | null, workspace: { id: string, name: string } | null, rateLimit: { limit: number, remaining: number, resetAt: string } | null, realm: { id: string, name: string, slug: string, tier: Tier, timeZone: string } | null } };
 
 export type PlanQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -154,10 +161,12 @@ export type ExportPreviewQueryVariables = Exact<{
 
 export type ExportPreviewQuery = { viewer: { realm: { id: string, usageExport: Array<{ period: string, team: string | null, app: string | null, product: string, quantity: string, unit: string }> } | null } };
 
-export type ExplorerNodesQueryVariables = Exact<{ [key: string]: never; }>;
+export type ExplorerNodesQueryVariables = Exact<{
+  withKeys: boolean;
+}>;
 
 
-export type ExplorerNodesQuery = { viewer: { realm: { id: string, name: string, timeZone: string, workspaces: { edges: Array<{ node: { id: string, name: string, depth: number } }> }, datastreams: { edges: Array<{ node: { id: string, name: string } }> }, projects: { edges: Array<{ node: { id: string, name: string } }> }, apps: { edges: Array<{ node: { id: string, name: string } }> }, features: { edges: Array<{ node: { id: string, key: string, name: string, unit: FeatureUnit } }> }, apiKeys: { edges: Array<{ node: { id: string, name: string, prefix: string } }> } } | null } };
+export type ExplorerNodesQuery = { viewer: { realm: { id: string, name: string, timeZone: string, workspaces: { edges: Array<{ node: { id: string, name: string, depth: number } }> }, datastreams: { edges: Array<{ node: { id: string, name: string } }> }, projects: { edges: Array<{ node: { id: string, name: string } }> }, apps: { edges: Array<{ node: { id: string, name: string } }> }, features: { edges: Array<{ node: { id: string, key: string, name: string, unit: FeatureUnit } }> }, apiKeys?: { edges: Array<{ node: { id: string, name: string, prefix: string } }> } } | null } };
 
 export type UsageGroupNamesFragment = { billingTag: string | null, resource: string | null, workspace: { id: string, name: string } | null, app: { id: string, name: string } | null, project: { id: string, name: string } | null, datastream: { id: string, name: string } | null, apiKey: { id: string, name: string } | null };
 
@@ -183,6 +192,7 @@ export type ExplorerUsageQuery = { node:
     | { id: string }
     | { id: string, usage: { approximate: boolean, finalizedThrough: string | null, granularity: Granularity, timeZone: string, warnings: Array<string>, range: { from: string, to: string }, points: Array<{ start: string, end: string, quantity: string, isFinal: boolean, unit: FeatureUnit, feature: { id: string, key: string, name: string }, group: { billingTag: string | null, resource: string | null, workspace: { id: string, name: string } | null, app: { id: string, name: string } | null, project: { id: string, name: string } | null, datastream: { id: string, name: string } | null, apiKey: { id: string, name: string } | null } }>, totals: Array<{ quantity: string, unit: FeatureUnit, feature: { id: string, key: string, name: string }, group: { billingTag: string | null, resource: string | null, workspace: { id: string, name: string } | null, app: { id: string, name: string } | null, project: { id: string, name: string } | null, datastream: { id: string, name: string } | null, apiKey: { id: string, name: string } | null } }> } }
     | { id: string, usage: { approximate: boolean, finalizedThrough: string | null, granularity: Granularity, timeZone: string, warnings: Array<string>, range: { from: string, to: string }, points: Array<{ start: string, end: string, quantity: string, isFinal: boolean, unit: FeatureUnit, feature: { id: string, key: string, name: string }, group: { billingTag: string | null, resource: string | null, workspace: { id: string, name: string } | null, app: { id: string, name: string } | null, project: { id: string, name: string } | null, datastream: { id: string, name: string } | null, apiKey: { id: string, name: string } | null } }>, totals: Array<{ quantity: string, unit: FeatureUnit, feature: { id: string, key: string, name: string }, group: { billingTag: string | null, resource: string | null, workspace: { id: string, name: string } | null, app: { id: string, name: string } | null, project: { id: string, name: string } | null, datastream: { id: string, name: string } | null, apiKey: { id: string, name: string } | null } }> } }
+    | { id: string }
     | { id: string }
     | { id: string, usage: { approximate: boolean, finalizedThrough: string | null, granularity: Granularity, timeZone: string, warnings: Array<string>, range: { from: string, to: string }, points: Array<{ start: string, end: string, quantity: string, isFinal: boolean, unit: FeatureUnit, feature: { id: string, key: string, name: string }, group: { billingTag: string | null, resource: string | null, workspace: { id: string, name: string } | null, app: { id: string, name: string } | null, project: { id: string, name: string } | null, datastream: { id: string, name: string } | null, apiKey: { id: string, name: string } | null } }>, totals: Array<{ quantity: string, unit: FeatureUnit, feature: { id: string, key: string, name: string }, group: { billingTag: string | null, resource: string | null, workspace: { id: string, name: string } | null, app: { id: string, name: string } | null, project: { id: string, name: string } | null, datastream: { id: string, name: string } | null, apiKey: { id: string, name: string } | null } }> } }
     | { id: string }
@@ -326,7 +336,13 @@ export const ReportFragmentDoc = new TypedDocumentString(`
 export const ViewerDocument = new TypedDocumentString(`
     query Viewer {
   viewer {
+    kind
     scopes
+    portalSession {
+      id
+      sections
+      expiresAt
+    }
     apiKey {
       id
       name
@@ -493,7 +509,7 @@ export const ExportPreviewDocument = new TypedDocumentString(`
 }
     `) as unknown as TypedDocumentString<ExportPreviewQuery, ExportPreviewQueryVariables>;
 export const ExplorerNodesDocument = new TypedDocumentString(`
-    query ExplorerNodes {
+    query ExplorerNodes($withKeys: Boolean!) {
   viewer {
     realm {
       id
@@ -542,7 +558,7 @@ export const ExplorerNodesDocument = new TypedDocumentString(`
           }
         }
       }
-      apiKeys(first: 100) {
+      apiKeys(first: 100) @include(if: $withKeys) {
         edges {
           node {
             id

@@ -9,7 +9,7 @@ export const IDEMPOTENCY_KEY_RETENTION_MS = 7 * 24 * 3_600_000;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 /** The caller's namespace of idempotency keys: a realm's keys share one, the operators another. */
-export function idempotencyScope(viewer: { kind: 'apiKey' | 'operator'; realmId: string }): string {
+export function idempotencyScope(viewer: { kind: 'apiKey' | 'operator' | 'portalSession'; realmId: string }): string {
   return viewer.kind === 'operator' ? 'operators' : `realm:${viewer.realmId}`;
 }
 

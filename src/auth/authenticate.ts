@@ -4,6 +4,8 @@ import { OPERATOR_SCOPE } from './scopes.js';
 import { outsideRecording } from '../db/statement-recorder.js';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { keyFromAuthorizationHeader, parseApiKey, secretMatches } from './api-key-secret.js';
+import { authenticatePortalSession } from '../portal/authenticate.js';
+import { parsePortalToken } from '../portal/token.js';
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 /** Cached keys per authenticator, at most; past it the cache starts over. */
@@ -88,6 +90,9 @@ export class Authenticator {
    */
   async authenticate(authorization: string | null | undefined, now = new Date()): Promise<Viewer | null> {
     const key = keyFromAuthorizationHeader(authorization);
+    // Portal sessions (`ugwps_…`) are read on every request, never cached: SessionExpiredError when expired or revoked.
+    const portal = key ? parsePortalToken(key) : null;
+    if (key && portal) return authenticatePortalSession(this.prisma, key, portal.prefix, now);
     const parsed = key ? parseApiKey(key) : null;
     if (!key || !parsed) return null;
     if (parsed.kind === 'operator') return this.authenticateOperator(key, parsed.prefix, now);

@@ -5,7 +5,7 @@ import { billingMonth, lastMonths, type BillingMonth } from './calendar.js';
 import type { MonthCoverage } from './coverage.js';
 import type { Feature } from '../generated/prisma/client.js';
 import { billMonth, type MonthlyUsage } from './month-billing.js';
-import { buildMonthlyUsageSql, type MonthlyUsageRow } from './monthly-usage-sql.js';
+import { buildMonthlyUsageSql, type MonthlyUsageQuery, type MonthlyUsageRow } from './monthly-usage-sql.js';
 import type { ContractWithLicenseIds, CreditGrantWithId } from './usage-coverage.js';
 
 export interface BilledMonth {
@@ -68,19 +68,15 @@ async function load(ctx: Context, realmId: string, monthNames: readonly string[]
       where: { realmId, startsAt: { lt: end }, OR: [{ endsAt: null }, { endsAt: { gt: from } }] },
       select: { id: true, kind: true, credits: true, startsAt: true, endsAt: true },
     }),
-    from < to
-      ? (() => {
-          const { sql, params } = buildMonthlyUsageSql(realmId, { from, to }, timeZone);
-          return ctx.prisma.$queryRawUnsafe<MonthlyUsageRow[]>(sql, ...params);
-        })()
-      : Promise.resolve([] as MonthlyUsageRow[]),
+    readMonthlyUsage(ctx, { realmId, months: months.map((m) => m.range), to, features: realm.features }),
   ]);
 
   const usageByMonth = new Map<string, Map<string, MonthlyUsage>>();
-  for (const row of rows) {
-    const byFeature = usageByMonth.get(row.month) ?? new Map<string, MonthlyUsage>();
-    byFeature.set(row.feature, { quantity: row.quantity, hourSum: row.hourSum });
-    usageByMonth.set(row.month, byFeature);
+  for (const { month, feature, usage } of rows) {
+    const name = months[month]!.month;
+    const byFeature = usageByMonth.get(name) ?? new Map<string, MonthlyUsage>();
+    byFeature.set(feature, usage);
+    usageByMonth.set(name, byFeature);
   }
   const features = new Map(realm.features.map((f) => [f.id, f]));
   const finalizedThrough = Math.min(...realm.features.map((f) => featureWatermark(f, ctx.now).getTime()));
@@ -102,4 +98,15 @@ async function load(ctx: Context, realmId: string, monthNames: readonly string[]
       usage: usageByMonth.get(month.month) ?? new Map(),
     }),
   }));
+}
+
+/** Every feature's usage per month (by position in `query.months`), in one statement; none when nothing is to be read. */
+async function readMonthlyUsage(ctx: Context, query: MonthlyUsageQuery): Promise<{ month: number; feature: string; usage: MonthlyUsage }[]> {
+  if (!query.months.length || query.months[0]!.from >= query.to) return [];
+  const { sql, params, bucketMonth } = buildMonthlyUsageSql(query);
+  const rows = await (ctx.readPrisma ?? ctx.prisma).$queryRawUnsafe<MonthlyUsageRow[]>(sql, ...params);
+  return rows.flatMap((row) => {
+    const month = bucketMonth[Number(row.bucket)];
+    return month === undefined || month === null ? [] : [{ month, feature: row.feature, usage: { quantity: row.quantity, hourSum: row.hourSum } }];
+  });
 }

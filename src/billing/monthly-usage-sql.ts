@@ -1,42 +1,97 @@
+import type { Aggregation } from '../generated/prisma/enums.js';
 import type { TimeRange } from '../usage/time.js';
 
 export interface MonthlyUsageRow {
   feature: string;
-  /** "YYYY-MM" in the realm's time zone. */
-  month: string;
+  /** The `width_bucket` of the row's hours: see `bucketMonth`. */
+  bucket: number;
   /** By the feature's aggregation. */
   quantity: string;
   /** The hourly quantities added up (null for UNIQUE_COUNT). */
   hourSum: string | null;
 }
 
+export interface MonthlyUsageQuery {
+  realmId: string;
+  /** The months (each a range in the realm's zone), oldest first, not overlapping. */
+  months: readonly TimeRange[];
+  /** Usage is read up to here (the end of the current hour); the months' end when earlier. */
+  to: Date;
+  features: readonly { id: string; aggregation: Aggregation }[];
+}
+
 /**
- * One statement: every product's used quantity per month of the range, in the zone. Hourly rows are
- * first added up per hour across dimensions, then combined over the month by the feature's
- * aggregation (as `buildUsageSql` does); the plain sum of hours comes along for spaces, which are
- * billed by time in use. UNIQUE_COUNT features count distinct keys over the month.
+ * One statement: every product's used quantity per month, by the feature's aggregation (as
+ * `buildUsageSql` does: hourly rows added up per hour across dimensions, then combined over the
+ * month); the plain sum of hours comes along for spaces, which are billed by time in use.
+ *
+ * Rows are put in their month by `width_bucket` over the months' boundaries (instants computed in
+ * the realm's zone), not by converting each row's hour to local time. SUM and COUNT months are the
+ * plain sum of their rows, so those features are added up per month directly (no per-hour step);
+ * only MAX and LATEST features, whose month depends on each hour's total, are grouped by hour
+ * first. UNIQUE_COUNT features count distinct keys over the month.
  */
-export function buildMonthlyUsageSql(realmId: string, range: TimeRange, timeZone: string): { sql: string; params: unknown[] } {
+export function buildMonthlyUsageSql(query: MonthlyUsageQuery): { sql: string; params: unknown[]; bucketMonth: (number | null)[] } {
+  const { boundaries, bucketMonth } = monthBuckets(query.months);
+  const ids = (aggregations: Aggregation[]) => query.features.filter((f) => aggregations.includes(f.aggregation)).map((f) => f.id);
+  const from = query.months[0]!.from;
+  const inRange = (alias: string) =>
+    `${alias}."realmId" = $1::uuid AND ${alias}."hour" >= $2::timestamptz AND ${alias}."hour" < $3::timestamptz`;
   const sql = `
-WITH hourly AS (
-  SELECT u."featureId" AS feature, u."hour" AS hour, SUM(u."quantity") AS quantity
-  FROM "UsageHourly" u
-  JOIN "Feature" f0 ON f0.id = u."featureId" AND f0."aggregation" <> 'UNIQUE_COUNT'
-  WHERE u."realmId" = $1::uuid AND u."hour" >= $2::timestamptz AND u."hour" < $3::timestamptz
-  GROUP BY 1, 2
-)
-SELECT h.feature::text AS feature, to_char(date_trunc('month', h.hour AT TIME ZONE $4::text), 'YYYY-MM') AS month,
-  (CASE f."aggregation"
-     WHEN 'MAX' THEN MAX(h.quantity)
-     WHEN 'LATEST' THEN (array_agg(h.quantity ORDER BY h.hour DESC))[1]
-     ELSE SUM(h.quantity) END)::text AS quantity,
-  SUM(h.quantity)::text AS "hourSum"
-FROM hourly h JOIN "Feature" f ON f.id = h.feature
-GROUP BY 1, 2, f."aggregation"
+SELECT u."featureId"::text AS feature, width_bucket(u."hour", $4::timestamptz[]) AS bucket,
+  SUM(u."quantity")::text AS quantity, SUM(u."quantity")::text AS "hourSum"
+FROM "UsageHourly" u
+WHERE ${inRange('u')} AND u."featureId" = ANY($5::uuid[])
+GROUP BY u."featureId", 2
 UNION ALL
-SELECT k."featureId"::text, to_char(date_trunc('month', k."hour" AT TIME ZONE $4::text), 'YYYY-MM'), COUNT(DISTINCT k."key")::text, NULL
-FROM "UsageUniqueKey" k
-WHERE k."realmId" = $1::uuid AND k."hour" >= $2::timestamptz AND k."hour" < $3::timestamptz
-GROUP BY 1, 2`;
-  return { sql, params: [realmId, range.from.toISOString(), range.to.toISOString(), timeZone] };
+SELECT h.feature::text, width_bucket(h.hour, $4::timestamptz[]),
+  (CASE WHEN h.latest THEN (array_agg(h.quantity ORDER BY h.hour DESC))[1] ELSE MAX(h.quantity) END)::text,
+  SUM(h.quantity)::text
+FROM (
+  SELECT u."featureId" AS feature, u."featureId" = ANY($7::uuid[]) AS latest, u."hour" AS hour, SUM(u."quantity") AS quantity
+  FROM "UsageHourly" u
+  WHERE ${inRange('u')} AND u."featureId" = ANY($6::uuid[])
+  GROUP BY 1, 2, 3
+) h
+GROUP BY h.feature, 2, h.latest
+UNION ALL
+SELECT d.feature::text, d.bucket, COUNT(*)::text, NULL
+FROM (
+  SELECT DISTINCT k."featureId" AS feature, width_bucket(k."hour", $4::timestamptz[]) AS bucket, k."key"
+  FROM "UsageUniqueKey" k
+  WHERE ${inRange('k')} AND k."featureId" = ANY($8::uuid[])
+) d
+GROUP BY d.feature, d.bucket`;
+  return {
+    sql,
+    params: [
+      query.realmId,
+      from.toISOString(),
+      query.to.toISOString(),
+      boundaries.map((b) => b.toISOString()),
+      ids(['SUM', 'COUNT']),
+      ids(['MAX', 'LATEST']),
+      ids(['LATEST']),
+      ids(['UNIQUE_COUNT']),
+    ],
+    bucketMonth,
+  };
+}
+
+/**
+ * The boundaries `width_bucket` sorts rows by (every month's start, and its end where the next
+ * month does not start there), and which month (position in `months`) each bucket is: null for a
+ * gap between months.
+ */
+export function monthBuckets(months: readonly TimeRange[]): { boundaries: Date[]; bucketMonth: (number | null)[] } {
+  const boundaries: Date[] = [];
+  const bucketMonth: (number | null)[] = [null]; // bucket 0: before the first boundary
+  months.forEach((month, i) => {
+    const last = boundaries[boundaries.length - 1];
+    if (last && last.getTime() !== month.from.getTime()) bucketMonth.push(null); // a gap [last, month.from)
+    if (!last || last.getTime() !== month.from.getTime()) boundaries.push(month.from);
+    boundaries.push(month.to);
+    bucketMonth.push(i);
+  });
+  return { boundaries, bucketMonth };
 }

@@ -30,6 +30,8 @@ export const EXPORT_PATHS: Record<string, ExportKind> = {
 
 export interface UsageExportEndpointOptions {
   prisma: PrismaClient;
+  /** A streaming replica (DATABASE_READ_URL) the exported rows are read from. */
+  readPrisma?: PrismaClient;
   authenticator?: Pick<Authenticator, 'authenticate'>;
   /** The clock (tests fix it). */
   now?: () => Date;
@@ -66,7 +68,7 @@ export function useUsageExportEndpoints(options: UsageExportEndpointOptions): Pl
       if (error instanceof ExportInputError) return errorResponse(400, 'BAD_USER_INPUT', error.message, { extensions: { reason: error.reason } });
       throw error;
     }
-    const rows = await loadExportRows(options.prisma, viewer, exportRequest);
+    const rows = await loadExportRows(options.readPrisma ?? options.prisma, viewer, exportRequest);
     note.fields = { rows: rows.length };
     const filename = `usage-${kind === 'MONTHLY' ? 'monthly' : 'daily'}-${exportRequest.label}.csv`;
     const headers = {

@@ -12,7 +12,7 @@ import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import { encodeId } from '../global-id.js';
 import { dayNumber, startOfLocalDay, type TimeRange } from '../usage/time.js';
 import { buildUsageSql, type UsageRow } from '../usage/usage-sql.js';
-import { visibleApps, visibleWorkspaces } from '../schema/visibility.js';
+import { visibleApps, visibleFeatures, visibleWorkspaces } from '../schema/visibility.js';
 
 export const EXPORT_KINDS = ['MONTHLY', 'DAILY'] as const;
 export type ExportKind = (typeof EXPORT_KINDS)[number];
@@ -141,8 +141,8 @@ const byText = (a: string | null, b: string | null) => (a ?? '').localeCompare(b
  * same one `usage` fields use, grouped by workspace and app in DAY or MONTH buckets), then the names.
  * A workspace-scoped viewer reads only usage attributed to its subtree.
  */
-export async function loadExportRows(prisma: PrismaClient, viewer: Pick<Viewer, 'realmId' | 'workspaceId'>, request: ExportRequest): Promise<UsageExportRow[]> {
-  const features = await prisma.feature.findMany({ where: { realmId: viewer.realmId }, select: { id: true, key: true, unit: true, aggregation: true } });
+export async function loadExportRows(prisma: PrismaClient, viewer: Pick<Viewer, 'realmId' | 'workspaceId' | 'featureIds'>, request: ExportRequest): Promise<UsageExportRow[]> {
+  const features = await prisma.feature.findMany({ where: visibleFeatures({ viewer }), select: { id: true, key: true, unit: true, aggregation: true } });
   const { sql, params } = buildUsageSql({
     parentKind: 'REALM',
     parentIds: [viewer.realmId],

@@ -16,13 +16,15 @@ export type IngestErrorCode =
   | 'TIMESTAMP_IN_FUTURE'
   | 'TOO_LATE'
   | 'MISSING_UNIQUE_KEY'
-  | 'DUPLICATE_MISMATCH';
+  | 'DUPLICATE_MISMATCH'
+  | 'UNKNOWN_FIELD'
+  | 'OUTSIDE_BACKFILL';
 
 export interface IngestEventInput {
   idempotencyKey: string;
   feature: string;
-  timestamp: string;
-  quantity?: string | null;
+  timestamp: string | number;
+  quantity?: string | number | null;
   workspaceId?: string | null;
   datastreamId?: string | null;
   projectId?: string | null;
@@ -109,11 +111,20 @@ function optionalText(value: unknown, field: string): string | null {
 }
 
 export function parseQuantity(value: unknown): Prisma.Decimal {
-  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
-  if (typeof text !== 'string' || !DECIMAL.test(text.trim())) {
-    throw new EventRejection('INVALID_QUANTITY', `\`quantity\` must be a non-negative decimal string with at most 20 digits and 9 decimals, e.g. "12.5" (got ${echoJson(value)}).`);
+  if (typeof value === 'number') {
+    // A JSON number is exact only as a whole number up to 2^53 − 1; anything else may already have been rounded.
+    if (Number.isSafeInteger(value) && value >= 0) return new Prisma.Decimal(value);
+    const why = !Number.isInteger(value)
+      ? `a JSON fraction (${echoJson(value)}) is read as a binary float and may not be exact`
+      : value < 0
+        ? 'a quantity cannot be negative'
+        : `a JSON integer above 2^53 − 1 (${Number.MAX_SAFE_INTEGER}) cannot be read exactly`;
+    throw new EventRejection('INVALID_QUANTITY', `\`quantity\`: ${why}; send it as a string, e.g. "12.5" (non-negative, at most 20 digits and 9 decimals).`);
   }
-  return new Prisma.Decimal(text.trim());
+  if (typeof value !== 'string' || !DECIMAL.test(value.trim())) {
+    throw new EventRejection('INVALID_QUANTITY', `\`quantity\` must be a non-negative decimal string with at most 20 digits and 9 decimals, e.g. "12.5", or a JSON integer up to 2^53 − 1 (got ${echoJson(value)}).`);
+  }
+  return new Prisma.Decimal(value.trim());
 }
 
 const NANOS_PER_UNIT = 1_000_000_000n;
@@ -143,10 +154,24 @@ function parseDateTime(value: unknown): Date | null {
   }
 }
 
+/** Unix seconds below this are before 5138; a larger number is almost surely milliseconds. */
+const MAX_UNIX_SECONDS = 100_000_000_000;
+
+/** A JSON number is Unix time in whole seconds (as Stripe sends it); anything else a string must say. */
+function parseUnixSeconds(value: number): Date {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new EventRejection('INVALID_TIMESTAMP', `\`timestamp\` as a number is Unix time in whole seconds (got ${echoJson(value)}); send whole seconds, or an RFC 3339 string such as "2026-11-22T10:15:00.250Z" for fractions of a second.`);
+  }
+  if (value >= MAX_UNIX_SECONDS) {
+    throw new EventRejection('INVALID_TIMESTAMP', `\`timestamp\` ${value} looks like milliseconds; send Unix time in seconds (${Math.floor(value / 1000)}) or an RFC 3339 string.`);
+  }
+  return new Date(value * 1000);
+}
+
 export function parseTimestamp(value: unknown, now: Date, latenessWindowMs: number): Date {
-  const parsed = parseDateTime(value);
+  const parsed = typeof value === 'number' ? parseUnixSeconds(value) : parseDateTime(value);
   if (!parsed) {
-    throw new EventRejection('INVALID_TIMESTAMP', `\`timestamp\` must be an RFC 3339 date-time with an offset, e.g. "2026-11-22T10:15:00Z" (got ${echoJson(value)}).`);
+    throw new EventRejection('INVALID_TIMESTAMP', `\`timestamp\` must be an RFC 3339 date-time with an offset, e.g. "2026-11-22T10:15:00Z", or Unix time in whole seconds as a JSON number (got ${echoJson(value)}).`);
   }
   if (parsed.getTime() > now.getTime() + MAX_FUTURE_MS) {
     throw new EventRejection('TIMESTAMP_IN_FUTURE', `\`timestamp\` ${parsed.toISOString()} is more than 5 minutes in the future.`);
@@ -168,10 +193,25 @@ export interface FieldsOfEvent {
   uniqueKey: string | null;
 }
 
+export const EVENT_FIELDS: readonly string[] = ['idempotencyKey', 'feature', 'timestamp', 'quantity', 'uniqueKey', ...DIMENSION_FIELDS, 'billingTag', 'resource'];
+
+/** A misspelled field would otherwise be dropped silently (`projectID`: usage attributed to nothing). */
+export function rejectUnknownFields(event: Record<string, unknown>, known: readonly string[]): void {
+  const unknown = Object.keys(event).filter((field) => !known.includes(field));
+  if (!unknown.length) return;
+  const field = unknown[0]!;
+  const meant = known.find((name) => name.toLowerCase() === field.toLowerCase().replace(/[_-]/g, ''));
+  throw new EventRejection(
+    'UNKNOWN_FIELD',
+    `Unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((name) => `\`${name}\``).join(', ')}${meant ? ` (did you mean \`${meant}\`?)` : ''}: an event takes ${known.map((name) => `\`${name}\``).join(', ')}.`,
+  );
+}
+
 /** The shape checks every event gets before anything is looked up. */
 export function readEventFields(raw: unknown): FieldsOfEvent {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new EventRejection('INVALID_EVENT', 'An event is a JSON object.');
   const event = raw as Record<string, unknown>;
+  rejectUnknownFields(event, EVENT_FIELDS);
   const idempotencyKey = optionalText(event.idempotencyKey, 'idempotencyKey');
   if (!idempotencyKey) throw new EventRejection('INVALID_EVENT', '`idempotencyKey` is required.');
   const feature = optionalText(event.feature, 'feature');

@@ -12,6 +12,8 @@ import type { Viewer } from '../context.js';
 import { outsideRecording } from '../db/statement-recorder.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Logger } from '../observability.js';
+import type { TrafficRecorder } from '../traffic/recorder.js';
+import { statusClass } from '../traffic/status.js';
 import {
   BodyTooLargeError,
   DEFAULT_INGEST_MAX_BYTES,
@@ -49,6 +51,8 @@ export interface IngestEndpointOptions {
   onUnexpectedError?: (error: unknown) => void;
   /** One line per request: status, counts, bytes, duration, the key's prefix and realm. */
   logger?: Logger;
+  /** Records every request of a known key (rate-limited ones included) as its API traffic, endpoint "POST /ingest". */
+  trafficRecorder?: TrafficRecorder;
 }
 
 export type IngestLineErrorCode = IngestErrorCode | 'MALFORMED_JSON' | 'INVALID_UTF8' | 'LINE_TOO_LONG';
@@ -214,10 +218,27 @@ export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
   const authenticator = options.authenticator ?? new Authenticator(options.prisma);
 
   const handle = async (request: Request, note: RouteNote): Promise<Response> => {
+    const started = performance.now();
+    const at = options.now?.() ?? new Date();
+    const served: { viewer?: Viewer } = {};
+    let status = 500;
+    try {
+      const response = await answer(request, note, served);
+      status = response.status;
+      return response;
+    } finally {
+      if (options.trafficRecorder && served.viewer?.kind === 'apiKey') {
+        options.trafficRecorder.record({ apiKeyId: served.viewer.apiKeyId, at, endpoint: `POST ${path}`, status: statusClass([], status), latencyMs: performance.now() - started });
+      }
+    }
+  };
+
+  const answer = async (request: Request, note: RouteNote, served: { viewer?: Viewer }): Promise<Response> => {
     if (request.method !== 'POST') {
       return errorResponse(405, 'METHOD_NOT_ALLOWED', `Use POST ${path} with an NDJSON body (one usage event per line).`, { headers: { allow: 'POST' } });
     }
     const { viewer, response } = await authorizeRoute(authenticator, request, INGEST_SCOPE);
+    served.viewer = viewer;
     note.realmId = viewer?.realmId;
     note.apiKeyId = viewer?.apiKeyId;
     if (response) return response;

@@ -4,6 +4,8 @@ import { decodeId } from '../global-id.js';
 import { floorToHour } from '../usage/time.js';
 import { DIMENSION_NAMES, dimensionKey } from '../usage/dimension-key.js';
 import { afterBatchCommitted } from '../quota/evaluate.js';
+import { publishUsageChanged } from '../live/publish.js';
+import { usageWritten } from '../usage/report-cache.js';
 import { visibleApiKeys, visibleApps, visibleDatastreams, visibleProjects, visibleWorkspaces } from '../schema/visibility.js';
 import {
   contentHashOf,
@@ -78,12 +80,12 @@ async function knownDimensions(db: Db, target: IngestTarget, wanted: Record<Dime
   } satisfies Record<DimensionField, Map<string, boolean>>;
 }
 
-interface ParsedBatch {
+export interface ParsedBatch {
   events: { index: number; event: NormalizedEvent }[];
   rejected: IngestRejection[];
 }
 
-async function parseBatch(db: Db, target: IngestTarget, raw: unknown[], now: Date, latenessWindowMs: number): Promise<ParsedBatch> {
+export async function parseBatch(db: Db, target: IngestTarget, raw: unknown[], now: Date, latenessWindowMs: number): Promise<ParsedBatch> {
   const features = new Map((await db.feature.findMany({ where: { realmId: target.realmId } })).map((f) => [f.key, f]));
   const rejected: IngestRejection[] = [];
   const reject = (index: number, error: unknown) => {
@@ -220,22 +222,36 @@ export function bucketsOf(events: NormalizedEvent[]): Bucket[] {
   );
 }
 
-const DIMENSION_COLUMNS = DIMENSION_NAMES.map((name) => `"${name}"`).join(', ');
+export const DIMENSION_COLUMNS = DIMENSION_NAMES.map((name) => `"${name}"`).join(', ');
+
+/** The events as the parameters $2…$9 (and the dimension arrays after them) of the unnest() statements that write them. */
+export function eventParameters(events: NormalizedEvent[]): unknown[] {
+  return [
+    events.map((e) => e.idempotencyKey),
+    events.map((e) => e.featureId),
+    events.map((e) => e.occurredAt.toISOString()),
+    events.map((e) => e.quantity.toFixed()),
+    events.map((e) => e.uniqueKey),
+    events.map((e) => dimensionKey(e)),
+    events.map((e) => e.contentHash),
+    ...dimensionArrays(events),
+  ];
+}
 
 /** One array per dimension, in DIMENSION_NAMES order (the `$D1…$D7` parameters). */
-function dimensionArrays(rows: NormalizedEvent[]) {
+export function dimensionArrays(rows: NormalizedEvent[]) {
   return DIMENSION_NAMES.map((name) => rows.map((e) => e[name]));
 }
-const DIMENSION_CASTS = '$D1::uuid[], $D2::uuid[], $D3::uuid[], $D4::uuid[], $D5::text[], $D6::text[], $D7::uuid[]';
-function withDimensionParams(sql: string, first: number) {
+export const DIMENSION_CASTS = '$D1::uuid[], $D2::uuid[], $D3::uuid[], $D4::uuid[], $D5::text[], $D6::text[], $D7::uuid[]';
+export function withDimensionParams(sql: string, first: number) {
   return sql.replace(/\$D(\d)/g, (_m, n: string) => `$${first + Number(n) - 1}`);
 }
 
 /** A fixed order for the rows a transaction locks, shared by every batch, so concurrent batches cannot deadlock. */
-const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+export const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** `events` must be in `idempotencyKey` order (see `ingestBatch`): the rows are inserted, and their keys locked, in that order. */
-async function insertEvents(tx: Prisma.TransactionClient, realmId: string, events: NormalizedEvent[]): Promise<Set<string>> {
+export async function insertEvents(tx: Prisma.TransactionClient, realmId: string, events: NormalizedEvent[]): Promise<Set<string>> {
   const columns = `"idempotencyKey", "featureId", "occurredAt", "quantity", "uniqueKey", "dimensionKey", "contentHash", ${DIMENSION_COLUMNS}`;
   const sql = withDimensionParams(
     `INSERT INTO "UsageEvent" ("realmId", ${columns})
@@ -247,18 +263,7 @@ async function insertEvents(tx: Prisma.TransactionClient, realmId: string, event
      RETURNING "idempotencyKey"`,
     9,
   );
-  const inserted = await tx.$queryRawUnsafe<{ idempotencyKey: string }[]>(
-    sql,
-    realmId,
-    events.map((e) => e.idempotencyKey),
-    events.map((e) => e.featureId),
-    events.map((e) => e.occurredAt.toISOString()),
-    events.map((e) => e.quantity.toFixed()),
-    events.map((e) => e.uniqueKey),
-    events.map((e) => dimensionKey(e)),
-    events.map((e) => e.contentHash),
-    ...dimensionArrays(events),
-  );
+  const inserted = await tx.$queryRawUnsafe<{ idempotencyKey: string }[]>(sql, realmId, ...eventParameters(events));
   return new Set(inserted.map((row) => row.idempotencyKey));
 }
 
@@ -417,8 +422,10 @@ export async function ingestBatch(prisma: PrismaClient, target: IngestTarget, ra
         },
         { timeout: 120_000, maxWait: 60_000 },
       );
+      usageWritten(target.realmId);
       // After the commit, outside the transaction: quota rules and alerts (never fails the ingestion).
       if (result.touched.length) await afterBatchCommitted(prisma, target.realmId, result.touched, now);
+      publishUsageChanged(prisma, target.realmId, candidates.map((c) => c.event), result.touched);
       return {
         accepted: result.accepted,
         duplicates: result.duplicates,

@@ -44,14 +44,16 @@ export async function reconcile(prisma: PrismaClient, options: { realmId?: strin
     if (!params.length) params.push(options.realmId);
     return `${alias}."realmId" = $1::uuid`;
   };
+  // Buckets with only voided events are checked too: they must be empty.
+  const live = `FILTER (WHERE e."voidedAt" IS NULL)`;
   const expected = `
     SELECT e."realmId", e."featureId", ${HOUR_OF('e."occurredAt"')} AS hour, e."dimensionKey",
-      CASE f."aggregation"
-        WHEN 'MAX' THEN MAX(e."quantity")
-        WHEN 'LATEST' THEN (array_agg(e."quantity" ORDER BY e."occurredAt" DESC, e.id DESC))[1]
-        WHEN 'UNIQUE_COUNT' THEN COUNT(DISTINCT e."uniqueKey")
-        ELSE SUM(e."quantity") END AS quantity,
-      COUNT(*) AS events
+      coalesce(CASE f."aggregation"
+        WHEN 'MAX' THEN MAX(e."quantity") ${live}
+        WHEN 'LATEST' THEN (array_agg(e."quantity" ORDER BY e."occurredAt" DESC, e.id DESC) ${live})[1]
+        WHEN 'UNIQUE_COUNT' THEN COUNT(DISTINCT e."uniqueKey") ${live}
+        ELSE SUM(e."quantity") ${live} END, 0) AS quantity,
+      COUNT(*) ${live} AS events
     FROM "UsageEvent" e JOIN "Feature" f ON f.id = e."featureId"
     WHERE ${realmFilter('e')}
     GROUP BY e."realmId", e."featureId", ${HOUR_OF('e."occurredAt"')}, e."dimensionKey", f."aggregation"`;
@@ -77,7 +79,7 @@ export async function reconcile(prisma: PrismaClient, options: { realmId?: strin
   const uniqueKeyDifferences = await prisma.$queryRawUnsafe<UniqueKeyDifference[]>(
     `WITH sent AS (
        SELECT DISTINCT e."realmId", e."featureId", ${HOUR_OF('e."occurredAt"')} AS hour, e."dimensionKey", e."uniqueKey" AS key
-       FROM "UsageEvent" e WHERE e."uniqueKey" IS NOT NULL AND ${realmFilter('e')}
+       FROM "UsageEvent" e WHERE e."uniqueKey" IS NOT NULL AND e."voidedAt" IS NULL AND ${realmFilter('e')}
      ), stored AS (
        SELECT k."realmId", k."featureId", k.hour, k."dimensionKey", k.key FROM "UsageUniqueKey" k
        WHERE ${realmFilter('k')} AND EXISTS (

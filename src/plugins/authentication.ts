@@ -2,6 +2,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../context.js';
 import { isDatabaseUnavailable, RealmSuspendedError, realmSuspended, serviceUnavailable, unauthenticated } from '../errors.js';
 import type { RateLimitGate } from '../rate-limit/gate.js';
+import { SessionExpiredError, sessionExpired } from '../portal/errors.js';
 
 const viewers = new WeakMap<Request, Viewer>();
 
@@ -30,6 +31,10 @@ export function useAuthenticationFirst(options: AuthenticationOptions): Plugin {
       } catch (error) {
         if (error instanceof RealmSuspendedError) {
           setResult({ errors: [realmSuspended()] });
+          return;
+        }
+        if (error instanceof SessionExpiredError) {
+          setResult({ errors: [sessionExpired(error)] });
           return;
         }
         if (!isDatabaseUnavailable(error)) throw error;

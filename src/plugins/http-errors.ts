@@ -14,10 +14,12 @@ import { requestIdFrom, requestIdOf } from './request-id.js';
 /** What the gateway answers, for the 404's message. */
 export const ROUTES = [
   'GET / (the usage console)',
+  "GET /portal/<session id> (a portal session's console)",
   'POST /graphql (GET for queries)',
   'POST /ingest',
   'GET /exports/usage/monthly.csv',
   'GET /exports/usage/daily.csv',
+  'GET /api/v1/usage/, /api/v1/billable-usage, /api/v1/keys/usage, /api/v1/keys/{id}/usage (described in GET /openapi.json)',
   'GET /healthz',
   'GET /metrics',
 ];
@@ -213,7 +215,8 @@ export function useHttpErrorContract(options: { graphqlEndpoint?: string } = {})
     },
     async onResponse({ request, response, setResponse }) {
       if (response.status < 400 || request.method === 'HEAD') return;
-      if (graphqlRequests.has(request) && isJson(response.headers.get('content-type'))) return;
+      // A GraphQL answer in JSON or as an SSE stream (subscriptions) already carries its error's code.
+      if (graphqlRequests.has(request) && (isJson(response.headers.get('content-type')) || /^text\/event-stream/i.test(response.headers.get('content-type') ?? ''))) return;
       const requestId = requestIdOf(request);
       const headers = new Headers(response.headers);
       headers.delete('content-length');

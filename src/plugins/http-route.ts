@@ -6,6 +6,7 @@ import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable, RealmSuspendedErro
 import type { Logger } from '../observability.js';
 import type { RateLimitGate } from '../rate-limit/gate.js';
 import { requestIdOf } from './request-id.js';
+import { SessionExpiredError, sessionExpiredBody } from '../portal/errors.js';
 
 /** Plain HTTP routes beside /graphql (`/ingest`, `/exports/…`): their errors, auth and log line. */
 
@@ -71,6 +72,10 @@ export async function authorizeRoute(
     viewer = await authenticator.authenticate(request.headers.get('authorization'));
   } catch (error) {
     if (error instanceof RealmSuspendedError) return { response: errorResponse(403, 'REALM_SUSPENDED', REALM_SUSPENDED_MESSAGE) };
+    if (error instanceof SessionExpiredError) {
+      const expired = sessionExpiredBody(error);
+      return { response: errorResponse(expired.status, expired.code, expired.message, { headers: expired.headers }) };
+    }
     if (isDatabaseUnavailable(error)) return { response: serviceUnavailableResponse() };
     throw error;
   }

@@ -88,8 +88,11 @@ function loadClaimed(prisma: PrismaClient, ids: string[]) {
 
 /** The JSON POSTed for an alert; `alertId` is the key receivers dedupe by. */
 export function alertPayload(alert: ClaimedAlert) {
+  const forecast = alert.kind === 'FORECAST';
   return {
-    type: 'quota.crossed',
+    // A forecast alert is a prediction, not a crossing: receivers that only know `quota.crossed` must not take it for one.
+    type: forecast ? 'quota.forecast' : 'quota.crossed',
+    kind: alert.kind,
     alertId: alert.id,
     ruleId: alert.ruleId,
     realmId: alert.realmId,
@@ -101,6 +104,8 @@ export function alertPayload(alert: ClaimedAlert) {
     threshold: dec(alert.threshold).toFixed(),
     crossedAt: alert.crossedAt.toISOString(),
     late: alert.late,
+    projectedAt: alert.projectedAt?.toISOString() ?? null,
+    projectedQuantity: alert.projectedQuantity == null ? null : dec(alert.projectedQuantity).toFixed(),
     message: alert.message,
   };
 }

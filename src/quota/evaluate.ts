@@ -6,6 +6,8 @@ import { licensedForMonth, licensePeriod } from '../billing/proration.js';
 import { bucketStart, HOUR_MS, nextBucketStart } from '../usage/time.js';
 import { backgroundError } from '../observability.js';
 import { nudgeQuotaDeliveries } from './delivery.js';
+import { claimForecastCheck, forecastMessage, projectCrossing } from './forecast.js';
+import { publishAlertRaised } from '../live/publish.js';
 
 export type QuotaPeriod = 'DAY' | 'MONTH';
 
@@ -92,7 +94,9 @@ export async function periodUsage(prisma: PrismaClient, realmId: string, feature
  * Checks the quota rules of the features a committed batch touched, for the periods it touched,
  * and creates an alert for each rule crossed for the first time in a period (one per rule and
  * period, by a unique constraint), queued for webhook delivery in the same insert; then nudges
- * this process's deliverers so the first attempt goes out at once.
+ * this process's deliverers so the first attempt goes out at once. Forecast rules (`onForecast`)
+ * are checked on the current month's projection instead: see ./forecast.ts. Every new alert is
+ * published to live subscribers (`alertRaised`).
  */
 export async function evaluateQuotas(prisma: PrismaClient, realmId: string, touched: readonly TouchedHour[], now: Date): Promise<number> {
   if (!touched.length) return 0;
@@ -105,7 +109,54 @@ export async function evaluateQuotas(prisma: PrismaClient, realmId: string, touc
   const usageCache = new Map<string, Promise<Decimal>>();
   let created = 0;
 
+  const thresholdOf = async (rule: (typeof rules)[number], range: PeriodRange): Promise<Decimal | null> => {
+    if (rule.thresholdQuantity) return dec(rule.thresholdQuantity);
+    contracts ??= await prisma.contract.findMany({ where: { realmId }, select: { startsAt: true, endsAt: true, licenses: { select: { featureId: true, quantityPerMonth: true, startsAt: true, endsAt: true } } } });
+    const licensed = licensedForPeriod(rule.featureId, rule.period, range, timeZone, contracts);
+    return licensed ? roundQuantity(licensed.mul(dec(rule.thresholdPercent!)).div(100)) : null;
+  };
+  const describe = (rule: (typeof rules)[number], threshold: Decimal) =>
+    rule.thresholdPercent ? `${dec(rule.thresholdPercent).toFixed()} % of the license (${threshold.toFixed()})` : threshold.toFixed();
+
   for (const rule of rules) {
+    if (!rule.onForecast) continue;
+    // See ./forecast.ts: the current month only, at most once an hour per rule.
+    const range = periodOf(now, 'MONTH', timeZone);
+    const existing = await prisma.alert.findUnique({ where: { ruleId_periodStart: { ruleId: rule.id, periodStart: range.from } }, select: { id: true } });
+    if (existing || !(await claimForecastCheck(prisma, rule.id, now))) continue;
+    const threshold = await thresholdOf(rule, range);
+    if (!threshold) continue;
+    const crossing = await projectCrossing(prisma, rule, threshold, timeZone, now);
+    if (!crossing) continue;
+    const webhook = !!(rule.webhookUrl && rule.webhookSecret);
+    const [alert] = await prisma.alert.createManyAndReturn({
+      data: [
+        {
+          realmId,
+          ruleId: rule.id,
+          kind: 'FORECAST',
+          periodStart: range.from,
+          periodEnd: range.to,
+          quantity: crossing.usedToDate,
+          threshold,
+          projectedAt: crossing.projectedAt,
+          projectedQuantity: crossing.projected,
+          crossedAt: now,
+          message: forecastMessage(rule.feature.key, crossing, threshold, describe(rule, threshold), timeZone),
+          nextDeliveryAt: webhook ? new Date() : null,
+        },
+      ],
+      skipDuplicates: true,
+      select: { id: true },
+    });
+    if (!alert) continue;
+    created++;
+    if (webhook) nudgeQuotaDeliveries(prisma);
+    publishAlertRaised(prisma, realmId, alert.id);
+  }
+
+  for (const rule of rules) {
+    if (rule.onForecast) continue;
     // Periods this batch touched for the rule's feature, with whether any of its hours came late.
     const periods = new Map<number, { range: PeriodRange; late: boolean }>();
     for (const t of touched) {
@@ -120,20 +171,14 @@ export async function evaluateQuotas(prisma: PrismaClient, realmId: string, touc
     for (const { range, late } of periods.values()) {
       const existing = await prisma.alert.findUnique({ where: { ruleId_periodStart: { ruleId: rule.id, periodStart: range.from } }, select: { id: true } });
       if (existing) continue;
-      let threshold: Decimal;
-      if (rule.thresholdQuantity) threshold = dec(rule.thresholdQuantity);
-      else {
-        contracts ??= await prisma.contract.findMany({ where: { realmId }, select: { startsAt: true, endsAt: true, licenses: { select: { featureId: true, quantityPerMonth: true, startsAt: true, endsAt: true } } } });
-        const licensed = licensedForPeriod(rule.featureId, rule.period, range, timeZone, contracts);
-        if (!licensed) continue;
-        threshold = roundQuantity(licensed.mul(dec(rule.thresholdPercent!)).div(100));
-      }
+      const threshold = await thresholdOf(rule, range);
+      if (!threshold) continue;
       const cacheKey = `${rule.featureId}|${range.from.getTime()}|${range.to.getTime()}`;
       let usage = usageCache.get(cacheKey);
       if (!usage) usageCache.set(cacheKey, (usage = periodUsage(prisma, realmId, rule.featureId, rule.feature.aggregation, range)));
       const quantity = await usage;
       if (quantity.lessThan(threshold)) continue;
-      const what = rule.thresholdPercent ? `${dec(rule.thresholdPercent).toFixed()} % of the license (${threshold.toFixed()})` : threshold.toFixed();
+      const what = describe(rule, threshold);
       const periodName = rule.period === 'DAY' ? DateTime.fromJSDate(range.from, { zone: timeZone }).toFormat('yyyy-MM-dd') : monthOf(range.from, timeZone);
       const message = `${late ? 'Late usage crossed' : 'Usage crossed'} the ${rule.period === 'DAY' ? 'daily' : 'monthly'} quota of "${rule.feature.key}" for ${periodName}: ${quantity.toFixed()} ≥ ${what}.`;
       // With a webhook, the alert is queued for delivery by the same insert (see delivery.ts).
@@ -146,6 +191,7 @@ export async function evaluateQuotas(prisma: PrismaClient, realmId: string, touc
       if (!alert) continue; // another batch got there first
       created++;
       if (webhook) nudgeQuotaDeliveries(prisma);
+      publishAlertRaised(prisma, realmId, alert.id);
     }
   }
   return created;

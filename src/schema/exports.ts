@@ -51,7 +51,7 @@ builder.prismaObjectField('Realm', 'usageExport', (t) =>
         }
         throw error;
       }
-      return loadExportRows(ctx.prisma, ctx.viewer, request);
+      return loadExportRows(ctx.readPrisma ?? ctx.prisma, ctx.viewer, request);
     },
   }),
 );

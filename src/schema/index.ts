@@ -13,6 +13,7 @@ import './contract.js';
 import './usage.js';
 import './traffic.js';
 import './ingest.js';
+import './corrections.js';
 import './api-key-mutations.js';
 import './billing.js';
 import './exports.js';
@@ -24,6 +25,8 @@ import './feature-admin.js';
 import './contract-admin.js';
 import './workspace-admin.js';
 import './catalog-admin.js';
+import './portal.js';
+import './subscriptions.js';
 
 /**
  * Pothos' relay plugin resolves every node's `id` through an async function: a few promises per

@@ -1,6 +1,7 @@
+import { Kind, valueFromASTUntyped, type FieldNode } from 'graphql';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
-import { MAX_GRAPHQL_EVENTS, tooManyEvents } from '../ingest/graphql-limit.js';
+import { MAX_GRAPHQL_EVENTS, tooManyEvents, withUnknownFields } from '../ingest/graphql-limit.js';
 import { ingestBatch, type IngestRejection, type IngestResult } from '../ingest/pipeline.js';
 import { featureWatermark } from '../usage/usage-loader.js';
 import { FeatureNode } from './feature.js';
@@ -10,30 +11,54 @@ export { MAX_GRAPHQL_EVENTS } from '../ingest/graphql-limit.js';
 
 builder.mutationType({});
 
-const UsageEventInput = builder.inputType('UsageEventInput', {
+/** Any JSON value, checked per event by the pipeline (a bad one rejects that event, not the call). */
+function perEventValue(name: 'UsageQuantity' | 'UsageTimestamp', description: string) {
+  return builder.scalarType(name, {
+    description,
+    serialize: (value) => String(value),
+    parseValue: (value) => value,
+    parseLiteral: (ast) => valueFromASTUntyped(ast),
+  });
+}
+
+const UsageQuantity = perEventValue(
+  'UsageQuantity',
+  'An event\'s quantity: a non-negative decimal string (up to 20 digits and 9 decimals, e.g. "12.5"), or a JSON integer up to 2^53 − 1. A JSON fraction (1.5) is rejected (INVALID_QUANTITY: send it as a string).',
+);
+const UsageTimestamp = perEventValue(
+  'UsageTimestamp',
+  'When an event happened: an RFC 3339 date-time with an offset (e.g. "2026-11-22T10:15:00Z"), or Unix time in whole seconds as a JSON integer (e.g. 1795342500). Anything else is INVALID_TIMESTAMP.',
+);
+
+/** The fields of an event's content (everything but its idempotency key). */
+export const usageEventContentFields = (t: Parameters<Parameters<typeof builder.inputType>[1]['fields']>[0]) => ({
+  feature: t.string({ required: true, description: 'The feature key, e.g. "location.transactions".' }),
+  timestamp: t.field({ type: UsageTimestamp, required: true, description: 'When the usage happened (otherwise INVALID_TIMESTAMP).' }),
+  quantity: t.field({ type: UsageQuantity, description: 'Required except for UNIQUE_COUNT features (otherwise INVALID_QUANTITY).' }),
+  uniqueKey: t.string({ description: 'For UNIQUE_COUNT features: the key being counted (e.g. a row id).' }),
+  workspaceId: t.id(),
+  datastreamId: t.id(),
+  projectId: t.id(),
+  appId: t.id(),
+  apiKeyId: t.id(),
+  billingTag: t.string(),
+  resource: t.string(),
+});
+
+export const UsageEventInput = builder.inputType('UsageEventInput', {
   description:
-    'One usage event. Re-sending an idempotency key with the same content is harmless. Every field is checked per event: a bad one rejects that event (with its index and a code), not the call. Text fields take at most 256 printable characters.',
+    'One usage event. Re-sending an idempotency key with the same content is harmless. Every field is checked per event: a bad one rejects that event (with its index and a code), not the call. Text fields take at most 256 printable characters. In a variable, an unknown field (e.g. `projectID`) rejects its event with UNKNOWN_FIELD.',
   fields: (t) => ({
     idempotencyKey: t.string({ required: true, description: 'Unique per realm; chosen by the sender.' }),
-    feature: t.string({ required: true, description: 'The feature key, e.g. "location.transactions".' }),
-    timestamp: t.string({
-      required: true,
-      description: 'When the usage happened: an RFC 3339 date-time with an offset, e.g. "2026-11-22T10:15:00Z" (otherwise INVALID_TIMESTAMP).',
-    }),
-    quantity: t.string({
-      description:
-        'A non-negative decimal string, up to 20 digits and 9 decimals, e.g. "12.5" (otherwise INVALID_QUANTITY). Required except for UNIQUE_COUNT features.',
-    }),
-    uniqueKey: t.string({ description: 'For UNIQUE_COUNT features: the key being counted (e.g. a row id).' }),
-    workspaceId: t.id(),
-    datastreamId: t.id(),
-    projectId: t.id(),
-    appId: t.id(),
-    apiKeyId: t.id(),
-    billingTag: t.string(),
-    resource: t.string(),
+    ...usageEventContentFields(t),
   }),
 });
+
+/** The `events` argument's variable, if it is one: the unknown fields taken out of it are kept under its name. */
+export function eventsVariable(fieldNodes: readonly FieldNode[]): string | undefined {
+  const value = fieldNodes[0]?.arguments?.find((argument) => argument.name.value === 'events')?.value;
+  return value?.kind === Kind.VARIABLE ? value.name.value : undefined;
+}
 
 const IngestRejectionRef = builder.objectRef<IngestRejection>('IngestRejection').implement({
   description: 'An event that was not counted: its position in the request and why.',
@@ -58,10 +83,11 @@ builder.mutationField('ingestUsage', (t) =>
     description: `Records up to ${MAX_GRAPHQL_EVENTS} usage events in the key's realm (needs \`usage:write\`). Valid events are counted even when others are rejected.`,
     authScopes: { usageWrite: true },
     args: { events: t.arg({ type: [UsageEventInput], required: true }) },
-    resolve: async (_root, { events }, ctx) => {
+    resolve: async (_root, { events }, ctx, info) => {
       // Normally refused before validation (useIngestEventLimit); this covers a yoga without the plugin.
       if (events.length > MAX_GRAPHQL_EVENTS) throw tooManyEvents(events.length);
-      return ingestBatch(ctx.prisma, { realmId: ctx.viewer.realmId, workspaceId: ctx.viewer.workspaceId }, events, { now: ctx.now });
+      const raw = withUnknownFields(events, ctx.memo, eventsVariable(info.fieldNodes));
+      return ingestBatch(ctx.prisma, { realmId: ctx.viewer.realmId, workspaceId: ctx.viewer.workspaceId }, raw, { now: ctx.now });
     },
   }),
 );
@@ -103,6 +129,11 @@ builder.prismaObject('UsageHourly', {
     quantity: t.expose('quantity', { type: 'Decimal', description: "The bucket's value now." }),
     revision: t.exposeInt('revision', { description: 'How many times the bucket was written.' }),
     revisedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    reopenedAt: t.expose('reopenedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a correction (`reopen: true`) last changed this bucket after it was final; null if never.',
+    }),
   }),
 });
 

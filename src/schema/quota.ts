@@ -4,6 +4,8 @@ import { dec, type Decimal } from '../billing/decimal.js';
 import { decodeId } from '../global-id.js';
 import { newWebhookSecret, privateWebhookDestinationsAllowed } from '../quota/delivery.js';
 import { checkWebhookUrl } from '../quota/webhook-url.js';
+import { FORECAST_RULE_PERIOD } from '../quota/forecast.js';
+import { isForecastable } from '../usage/forecast.js';
 import { UserErrorRef, userError, type UserError } from './user-error.js';
 import { BILLING_SCOPES, BILLING_WRITE_SCOPES, visibleBilling } from './visibility.js';
 import { actorOf, recordAudit } from '../admin/audit.js';
@@ -12,6 +14,13 @@ import { createIdempotently, idempotencyScope } from '../admin/idempotency.js';
 const QuotaPeriodEnum = builder.enumType('QuotaPeriod', {
   values: ['DAY', 'MONTH'] as const,
   description: "A calendar day or month in the realm's time zone.",
+});
+
+const AlertKindEnum = builder.enumType('AlertKind', {
+  values: {
+    ACTUAL: { description: "The period's usage crossed the threshold." },
+    FORECAST: { description: "The projection of the month's usage to its end crosses the threshold (a rule with `onForecast`): a warning, not a crossing." },
+  } as const,
 });
 
 export const QuotaRuleNode = builder.prismaNode('QuotaRule', {
@@ -27,6 +36,10 @@ export const QuotaRuleNode = builder.prismaNode('QuotaRule', {
     thresholdQuantity: t.expose('thresholdQuantity', { type: 'Decimal', nullable: true, description: 'Absolute threshold; null for a percentage rule.' }),
     thresholdPercent: t.expose('thresholdPercent', { type: 'Decimal', nullable: true, description: 'Percentage of the licensed quantity for the period; null for an absolute rule.' }),
     webhookUrl: t.exposeString('webhookUrl', { nullable: true }),
+    onForecast: t.exposeBoolean('onForecast', {
+      description:
+        "Fires on the month-end projection (the usage report's `forecast`, realm-wide) instead of the usage so far: once per month, with the date the projection crosses the threshold. Checked after ingested batches, at most once an hour.",
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });
@@ -45,6 +58,17 @@ export const AlertNode = builder.prismaNode('Alert', {
     threshold: t.expose('threshold', { type: 'Decimal', description: 'The threshold as a quantity (percentage rules: of the license for the period).' }),
     crossedAt: t.expose('crossedAt', { type: 'DateTime' }),
     late: t.exposeBoolean('late', { description: "True when usage that arrived after the feature's arrival delay crossed the threshold." }),
+    kind: t.field({ type: AlertKindEnum, resolve: (a) => a.kind }),
+    projectedAt: t.expose('projectedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'FORECAST alerts: when the projected usage reaches the threshold ("at this rate on the 24th"; past when it already has). Null for ACTUAL alerts.',
+    }),
+    projectedQuantity: t.expose('projectedQuantity', {
+      type: 'Decimal',
+      nullable: true,
+      description: "FORECAST alerts: the projected usage at the month's end when the alert was raised (`quantity` is the usage so far). Null for ACTUAL alerts.",
+    }),
     message: t.exposeString('message'),
     deliveredAt: t.expose('deliveredAt', { type: 'DateTime', nullable: true, description: 'When the webhook accepted the alert; null: not (yet) delivered or no webhook.' }),
     deliveryAttempts: t.exposeInt('deliveryAttempts'),
@@ -87,6 +111,11 @@ const CreateQuotaRuleInput = builder.inputType('CreateQuotaRuleInput', {
     webhookUrl: t.string({
       description:
         'http(s) URL of a public host the alert is POSTed to, signed with the secret returned once in the payload. No credentials; private, loopback and link-local addresses are refused (INVALID_URL) unless the gateway runs with WEBHOOK_ALLOW_PRIVATE=true.',
+    }),
+    onForecast: t.boolean({
+      defaultValue: false,
+      description:
+        "Fire on the month-end projection instead of the usage so far (MONTH rules on SUM or COUNT features only: FORECAST_NEEDS_MONTH, NOT_FORECASTABLE). Default false.",
     }),
     idempotencyKey: t.string({
       description: 'The same key and input again answers the same rule (with its webhook secret, so a retry after a lost answer does not lose it); another input with it is IDEMPOTENCY_MISMATCH.',
@@ -143,8 +172,18 @@ builder.mutationField('createQuotaRule', (t) =>
       if (field === 'quantity' ? !fits(value, 21, 9) : !fits(value, 8, 4)) return fail(['input', field], 'INVALID_THRESHOLD', 'The threshold has too many digits.');
       const urlCheck = input.webhookUrl == null ? null : checkWebhookUrl(input.webhookUrl, { allowPrivate: privateWebhookDestinationsAllowed() });
       if (urlCheck && !urlCheck.ok) return fail(['input', 'webhookUrl'], 'INVALID_URL', urlCheck.reason);
+      const onForecast = input.onForecast ?? false;
+      if (onForecast && input.period !== FORECAST_RULE_PERIOD) {
+        return fail(['input', 'onForecast'], 'FORECAST_NEEDS_MONTH', 'Forecast rules project the month: use `period: MONTH` (a day has no days to project from).');
+      }
       const featureId = await featureIdOf(ctx, input.featureId);
       if (!featureId) return fail(['input', 'featureId'], 'NOT_FOUND', 'No such feature.');
+      if (onForecast) {
+        const feature = await ctx.prisma.feature.findUniqueOrThrow({ where: { id: featureId }, select: { aggregation: true } });
+        if (!isForecastable(feature.aggregation)) {
+          return fail(['input', 'onForecast'], 'NOT_FORECASTABLE', `A ${feature.aggregation} feature is not a sum of days: its usage cannot be forecast (SUM and COUNT features only).`);
+        }
+      }
       if (field === 'percentOfLicense') {
         const license = await ctx.prisma.license.findFirst({ where: { featureId, contract: { realmId: ctx.viewer.realmId } }, select: { id: true } });
         if (!license) return fail(['input', 'percentOfLicense'], 'NO_LICENSE', 'This feature is not licensed under any contract: give an absolute `quantity`.');
@@ -164,8 +203,9 @@ builder.mutationField('createQuotaRule', (t) =>
                 thresholdPercent: field === 'percentOfLicense' ? value : null,
                 webhookUrl: input.webhookUrl ?? null,
                 webhookSecret: input.webhookUrl ? newWebhookSecret() : null,
+                onForecast,
               },
-              select: { id: true, featureId: true, period: true, thresholdQuantity: true, thresholdPercent: true, webhookUrl: true },
+              select: { id: true, featureId: true, period: true, thresholdQuantity: true, thresholdPercent: true, webhookUrl: true, onForecast: true },
             });
             const { id, ...after } = rule;
             await recordAudit(tx, actorOf(ctx), { action: 'quotaRule.create', realmId, targetType: 'QuotaRule', targetId: id, before: null, after });
@@ -212,7 +252,7 @@ builder.mutationField('deleteQuotaRule', (t) =>
         if (!rule) return notFound;
         const { count } = await tx.quotaRule.deleteMany({ where: { id: rule.id } });
         if (!count) return notFound; // deleted concurrently: that request audited it
-        const before = { featureId: rule.featureId, period: rule.period, thresholdQuantity: rule.thresholdQuantity, thresholdPercent: rule.thresholdPercent, webhookUrl: rule.webhookUrl };
+        const before = { featureId: rule.featureId, period: rule.period, thresholdQuantity: rule.thresholdQuantity, thresholdPercent: rule.thresholdPercent, webhookUrl: rule.webhookUrl, onForecast: rule.onForecast };
         await recordAudit(tx, actorOf(ctx), { action: 'quotaRule.delete', realmId, targetType: 'QuotaRule', targetId: rule.id, before, after: null });
         return { deletedQuotaRuleId: String(id), userErrors: [] };
       });

@@ -11,8 +11,10 @@ import {
   usageLoader,
   type UsageGroup,
   type UsageParent,
+  seriesOf,
   type UsagePoint,
   type UsageReport,
+  type UsageSeries,
   type UsageTotal,
 } from '../usage/usage-loader.js';
 import { resolveUsageRequest, type UsageArgs } from '../usage/usage-request.js';
@@ -117,6 +119,20 @@ export const UsagePointRef = builder.objectRef<UsagePoint>('UsagePoint').impleme
   }),
 });
 
+export const UsageSeriesRef = builder.objectRef<UsageSeries>('UsageSeries').implement({
+  description:
+    "One feature's usage for one group as parallel arrays, in time order: the i-th bucket starts at `starts[i]`, ends at `ends[i]` and holds `quantities[i]`. The same buckets and numbers as `points`, in the shape charting libraries take; costs one object per series, not per point.",
+  fields: (t) => ({
+    feature: t.field({ type: FeatureNode, resolve: (s) => s.feature }),
+    unit: t.field({ type: FeatureUnitEnum, resolve: (s) => s.feature.unit }),
+    group: t.expose('group', { type: UsageGroupRef }),
+    starts: t.expose('starts', { type: ['DateTime'] }),
+    ends: t.expose('ends', { type: ['DateTime'] }),
+    quantities: t.expose('quantities', { type: ['Decimal'], description: 'Exact decimal strings, never floats.' }),
+    isFinal: t.exposeBooleanList('isFinal', { description: "Per bucket: true once it ended longer ago than the feature's arrival delay, or ingestion finalized it." }),
+  }),
+});
+
 export const UsageTotalRef = builder.objectRef<UsageTotal>('UsageTotal').implement({
   description: 'A feature\'s total over the whole range per group (for MAX, LATEST and UNIQUE_COUNT not the sum of the points).',
   fields: (t) => ({
@@ -136,6 +152,11 @@ export const UsageReportRef = builder.objectRef<UsageReport>('UsageReport').impl
       description: 'True when hourly data cannot be split exactly at the asked boundaries (a zone off whole hours from UTC, a range not on whole hours); see `warnings`.',
     }),
     points: t.expose('points', { type: [UsagePointRef], description: 'Buckets with usage, by feature, group and time; buckets without usage are omitted.' }),
+    series: t.field({
+      type: [UsageSeriesRef],
+      description: 'The points per feature and group as parallel arrays (`starts`, `ends`, `quantities`, `isFinal`): the same buckets, read by the same statement.',
+      resolve: (report) => seriesOf(report),
+    }),
     totals: t.expose('totals', { type: [UsageTotalRef] }),
     finalizedThrough: t.expose('finalizedThrough', {
       type: 'DateTime',
@@ -143,6 +164,11 @@ export const UsageReportRef = builder.objectRef<UsageReport>('UsageReport').impl
       description: 'Usage before this instant is final for every feature in the report.',
     }),
     warnings: t.exposeStringList('warnings'),
+    dataRefreshedAt: t.field({
+      type: 'DateTime',
+      description: 'Usage committed before this instant is in the report (like Stripe\'s `data_refreshed_at`): when reports are read from a replica (DATABASE_READ_URL), the time up to which it has replayed; otherwise the time of the request.',
+      resolve: (_report, _args, ctx) => ctx.dataRefreshedAt ?? ctx.now,
+    }),
   }),
 });
 

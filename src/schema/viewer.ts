@@ -13,10 +13,10 @@ export const RateLimitRef = builder.objectRef<Pick<RateLimitState, 'limit' | 're
 
 const ViewerKindEnum = builder.enumType('ViewerKind', {
   description: "What kind of key calls: a realm's API key, or an operator's key (no realm; it manages realms).",
-  values: { API_KEY: { value: 'apiKey' }, OPERATOR: { value: 'operator' } } as const,
+  values: { API_KEY: { value: 'apiKey' }, OPERATOR: { value: 'operator' }, PORTAL_SESSION: { value: 'portalSession', description: 'A portal session (`ugwps_…`): read-only, limited to a workspace subtree and some features.' } } as const,
 });
 
-const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
+export const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
   description: 'The caller: the API key of this request and what it may see.',
   fields: (t) => ({
     kind: t.field({ type: ViewerKindEnum, resolve: (viewer) => viewer.kind }),
@@ -24,9 +24,9 @@ const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
     apiKey: t.prismaField({
       type: 'ApiKey',
       nullable: true,
-      description: "The calling realm key; null for an operator's key (operator keys are not API keys of a realm).",
+      description: "The calling realm key; null for an operator's key (operator keys are not API keys of a realm) and for a portal session.",
       resolve: (query, viewer, _args, ctx) =>
-        isOperator(viewer) ? null : ctx.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: viewer.apiKeyId } }),
+        viewer.kind !== 'apiKey' ? null : ctx.prisma.apiKey.findUniqueOrThrow({ ...query, where: { id: viewer.apiKeyId } }),
     }),
     realm: t.prismaField({
       type: 'Realm',

@@ -3,7 +3,7 @@ import type { Prisma } from '../generated/prisma/client.js';
 
 /** Whoever asks: a request's context, or anything else that knows the calling key's realm and workspace scope. */
 export interface Caller {
-  viewer: Pick<Viewer, 'realmId' | 'workspaceId'>;
+  viewer: Pick<Viewer, 'realmId' | 'workspaceId' | 'featureIds'>;
 }
 
 /**
@@ -16,6 +16,7 @@ export interface Caller {
  *   subtree. An app or key without a workspace belongs to the realm as a whole: realm-wide keys only.
  * - Projects and features are the realm's shared catalog (they have no workspace): every key of the
  *   realm sees them; usage read through them is still limited to the key's subtree.
+ * - A portal session (`featureIds`) sees only its features, and usage of those features only.
  * - Billing objects (contracts, licenses, credit grants, prices, quota rules, alerts) describe the
  *   whole realm: realm-wide keys only (`visibleBilling`).
  */
@@ -39,12 +40,20 @@ export function visibleApiKeys(caller: Caller): Prisma.ApiKeyWhereInput {
   return workspaceId ? { realmId, workspace: { ancestors: { some: { ancestorId: workspaceId } } } } : { realmId };
 }
 
+/** Portal sessions belong to their workspace, like keys: a scoped key sees those of its subtree. */
+export function visiblePortalSessions(caller: Caller): Prisma.PortalSessionWhereInput {
+  const { realmId, workspaceId } = caller.viewer;
+  return workspaceId ? { realmId, workspace: { ancestors: { some: { ancestorId: workspaceId } } } } : { realmId };
+}
+
 export function visibleProjects(caller: Caller): Prisma.ProjectWhereInput {
   return inRealm(caller);
 }
 
+/** A portal session sees only its features: their nodes, and (through `realmFacts`) every usage report and export. */
 export function visibleFeatures(caller: Caller): Prisma.FeatureWhereInput {
-  return inRealm(caller);
+  const { featureIds } = caller.viewer;
+  return featureIds ? { ...inRealm(caller), id: { in: [...featureIds] } } : inRealm(caller);
 }
 
 /** Filters no row: what a workspace-scoped key gets for realm-wide (billing) objects. */

@@ -87,7 +87,7 @@ export function latencyStats(aggregate: Aggregate): LatencyStats | null {
 /** The first minute with traffic of any key of the caller's realm (for ALL_TIME). */
 export function earliestTraffic(ctx: Context): Promise<Date | undefined> {
   return memoize(ctx, 'earliest-traffic', async () => {
-    const first = await ctx.prisma.apiTrafficMinute.aggregate({ where: { apiKey: { realmId: ctx.viewer.realmId } }, _min: { minute: true } });
+    const first = await (ctx.readPrisma ?? ctx.prisma).apiTrafficMinute.aggregate({ where: { apiKey: { realmId: ctx.viewer.realmId } }, _min: { minute: true } });
     return first._min.minute ?? undefined;
   });
 }
@@ -115,7 +115,7 @@ async function loadTraffic(ctx: Context, query: TrafficQuery, apiKeyIds: readonl
     apiKeyIds: [...apiKeyIds],
     recentSince: new Date(ctx.now.getTime() - UNUSED_AFTER_DAYS * 24 * HOUR_MS),
   });
-  const rows = await ctx.prisma.$queryRawUnsafe<TrafficRow[]>(sql, ...params);
+  const rows = await (ctx.readPrisma ?? ctx.prisma).$queryRawUnsafe<TrafficRow[]>(sql, ...params);
   const byKey = new Map<string, KeyTraffic>(
     apiKeyIds.map((id) => [id, { summary: emptyAggregate(), series: [], endpoints: [], statuses: new Map(), plan: null, peak: null, lastRequestAt: null }]),
   );

@@ -67,7 +67,7 @@ async function loadCoverage(ctx: Context, origin: PointOrigin, parentIds: readon
     { range: { from: billed[0]!.range.from, to: billed[billed.length - 1]!.range.to }, realmTimeZone: facts.timeZone, featureIds: [...attributable] },
     segments,
   );
-  const rows = await ctx.prisma.$queryRawUnsafe<CoverageRow[]>(sql, ...params);
+  const rows = await (ctx.readPrisma ?? ctx.prisma).$queryRawUnsafe<CoverageRow[]>(sql, ...params);
 
   const byParent = new Map(parentIds.map((id, i) => [id, results[i]!]));
   const order = new Map<CoveragePortion, number>();

@@ -5,6 +5,8 @@ import { Prisma } from '../generated/prisma/client.js';
 import { DIMENSION_NAMES, dimensionValuesOf, type DimensionValues } from './dimension-key.js';
 import { HOUR_MS, floorToHour, nextBucketStart, type TimeRange } from './time.js';
 import { capAtWatermark, type UsageRequest } from './usage-request.js';
+import { visibleFeatures } from '../schema/visibility.js';
+import { cachedReport, realmGeneration, storeReport } from './report-cache.js';
 import { buildUsageSql, type UsageFilterIds, type UsageParentKind, type UsageQuery, type UsageRow } from './usage-sql.js';
 
 export type UsageGroup = DimensionValues;
@@ -46,6 +48,38 @@ export interface UsageReport {
   totals: UsageTotal[];
 }
 
+/** One feature's and group's points as parallel arrays (what charting libraries take), in time order. */
+export interface UsageSeries {
+  feature: Feature;
+  group: UsageGroup;
+  starts: Date[];
+  ends: Date[];
+  quantities: Prisma.Decimal[];
+  isFinal: boolean[];
+}
+
+const seriesByReport = new WeakMap<UsagePoint[], UsageSeries[]>();
+
+/** A report's points regrouped per (feature, group): the points are sorted that way, so each series is one run of them. */
+export function seriesOf(report: Pick<UsageReport, 'points'>): UsageSeries[] {
+  const known = seriesByReport.get(report.points);
+  if (known) return known;
+  const series: UsageSeries[] = [];
+  let current: UsageSeries | undefined;
+  for (const point of report.points) {
+    if (!current || current.feature.id !== point.feature.id || (current.group !== point.group && compareGroups(current.group, point.group) !== 0)) {
+      current = { feature: point.feature, group: point.group, starts: [], ends: [], quantities: [], isFinal: [] };
+      series.push(current);
+    }
+    current.starts.push(point.start);
+    current.ends.push(point.end);
+    current.quantities.push(point.quantity);
+    current.isFinal.push(point.isFinal);
+  }
+  seriesByReport.set(report.points, series);
+  return series;
+}
+
 export interface RealmFacts {
   timeZone: string;
   features: Map<string, Feature>;
@@ -56,7 +90,8 @@ export function realmFacts(ctx: Context): Promise<RealmFacts> {
   return memoize(ctx, 'realm-facts', async () => {
     const realm = await ctx.prisma.realm.findUniqueOrThrow({
       where: { id: ctx.viewer.realmId },
-      select: { timeZone: true, features: true },
+      // A portal session's features only: every usage report, export and dimension list reads them here.
+      select: { timeZone: true, features: ctx.viewer.featureIds ? { where: visibleFeatures(ctx) } : true },
     });
     return { timeZone: realm.timeZone, features: new Map(realm.features.map((f) => [f.id, f])) };
   });
@@ -65,7 +100,7 @@ export function realmFacts(ctx: Context): Promise<RealmFacts> {
 /** The first hour with usage in the caller's realm (for ALL_TIME). */
 export function earliestUsage(ctx: Context): Promise<Date | undefined> {
   return memoize(ctx, 'earliest-usage', async () => {
-    const first = await ctx.prisma.usageHourly.aggregate({ where: { realmId: ctx.viewer.realmId }, _min: { hour: true } });
+    const first = await (ctx.readPrisma ?? ctx.prisma).usageHourly.aggregate({ where: { realmId: ctx.viewer.realmId }, _min: { hour: true } });
     return first._min.hour ?? undefined;
   });
 }
@@ -141,14 +176,28 @@ async function loadUsage(ctx: Context, key: UsageLoadKey, cacheKey: string, pare
     return { parent, features, finalizedThrough, request };
   });
 
+  // Reports made only of final buckets may come from the cache (read before any statement, stored after).
+  const generation = realmGeneration(ctx.viewer.realmId);
+  const reports = new Map<string, UsageReport>();
+  const cacheKeys = new Map<string, string>();
+  for (const plan of planned) {
+    const reportKey = cacheableKey(ctx, key, plan);
+    if (!reportKey) continue;
+    const cached = cachedReport<UsageReport>(ctx.viewer.realmId, reportKey);
+    const report = cached && withCurrentFeatures(cached, facts.features);
+    // The watermark moves on with time: the answer's buckets stay final, its finalizedThrough is today's.
+    if (report) reports.set(plan.parent.id, { ...report, finalizedThrough: plan.finalizedThrough });
+    else cacheKeys.set(plan.parent.id, reportKey);
+  }
+
   // Parents whose reports cover the same range are read by one statement (finalizedOnly can end them apart).
   const batches = new Map<number, typeof planned>();
   for (const plan of planned) {
+    if (reports.has(plan.parent.id)) continue;
     const batch = batches.get(plan.request.range.to.getTime()) ?? [];
     batch.push(plan);
     batches.set(plan.request.range.to.getTime(), batch);
   }
-  const reports = new Map<string, UsageReport>();
   // Features in key order, ranked once: reports can hold tens of thousands of points.
   const rank = new Map([...facts.features.values()].sort((a, b) => a.key.localeCompare(b.key)).map((f, i) => [f.id, i]));
   const byFeature = (a: { feature: Feature }, b: { feature: Feature }) => rank.get(a.feature.id)! - rank.get(b.feature.id)!;
@@ -172,7 +221,7 @@ async function loadUsage(ctx: Context, key: UsageLoadKey, cacheKey: string, pare
     let rows: UsageRow[] = [];
     if (features.length && !emptyLists.length && request.range.from < request.range.to) {
       const { sql, params } = buildUsageSql({ ...query, parentIds: batch.map((plan) => plan.parent.id) });
-      rows = await ctx.prisma.$queryRawUnsafe<UsageRow[]>(sql, ...params);
+      rows = await (ctx.readPrisma ?? ctx.prisma).$queryRawUnsafe<UsageRow[]>(sql, ...params);
     }
 
     for (const plan of batch) {
@@ -216,11 +265,55 @@ async function loadUsage(ctx: Context, key: UsageLoadKey, cacheKey: string, pare
       if (request.granularity === 'SUMMARIZED') report.totals.push({ feature, quantity, group: dimensionValuesOf(row) });
     }
   }
-  for (const report of reports.values()) {
+  for (const [parentId, report] of reports) {
+    if (!batches.size) break;
     report.points.sort((a, b) => byFeature(a, b) || compareGroups(a.group, b.group) || a.start.getTime() - b.start.getTime());
     report.totals.sort((a, b) => byFeature(a, b) || compareGroups(a.group, b.group));
+    const reportKey = cacheKeys.get(parentId);
+    if (reportKey) storeReport(ctx.viewer.realmId, reportKey, generation, report, reportBytes(report), ctx.readPrisma ? ctx.dataRefreshedAt : undefined);
   }
   return parents.map((parent) => reports.get(parent.id)!);
+}
+
+/**
+ * The cache key of a report that may be cached, else null. Only reports whose every bucket is final
+ * (the range ends at or before the features' watermark) qualify. Reports that depend on more than
+ * usage rows are not cached, since their writers do not invalidate the cache: a workspace subtree or
+ * a workspace-scoped key (the workspace tree can be moved) and a license (its contract's dates).
+ */
+function cacheableKey(ctx: Context, key: UsageLoadKey, plan: { parent: UsageParent; features: Feature[]; finalizedThrough: Date | null; request: UsageRequest }): string | null {
+  if (!plan.finalizedThrough || plan.request.range.to > plan.finalizedThrough) return null;
+  if (key.parentKind === 'WORKSPACE_SUBTREE' || key.parentKind === 'LICENSE' || ctx.viewer.workspaceId) return null;
+  return JSON.stringify({
+    parentKind: key.parentKind,
+    parent: plan.parent,
+    request: { ...key.request, range: plan.request.range, warnings: plan.request.warnings },
+    filter: key.filter,
+    ignored: key.ignored,
+    totals: key.totals,
+    // How each feature is aggregated decides its numbers.
+    features: plan.features.map((f) => `${f.id}:${f.aggregation}`),
+    // The caller's visibility restriction: a workspace scope (never cached, above) and a portal session's features.
+    scope: ctx.viewer.workspaceId,
+    featureIds: ctx.viewer.featureIds ?? null,
+  });
+}
+
+/** A cached report with this request's Feature rows (names and units may have changed since); undefined when a feature is gone. */
+function withCurrentFeatures(report: UsageReport, features: Map<string, Feature>): UsageReport | undefined {
+  const current = (feature: Feature) => features.get(feature.id);
+  if (![...report.points, ...report.totals].every((item) => current(item.feature))) return undefined;
+  return {
+    ...report,
+    warnings: [...report.warnings],
+    points: report.points.map((point) => ({ ...point, feature: current(point.feature)! })),
+    totals: report.totals.map((total) => ({ ...total, feature: current(total.feature)! })),
+  };
+}
+
+/** Roughly what a report holds in memory: the cache's size bound is the sum of these. */
+function reportBytes(report: UsageReport): number {
+  return 512 + report.points.length * 320 + report.totals.length * 240 + report.warnings.reduce((sum, w) => sum + 2 * w.length, 0);
 }
 
 /** The end of the bucket starting at `start`, clipped to the range. */

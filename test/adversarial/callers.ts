@@ -5,6 +5,7 @@ export const CALLER_NAMES = [
   'realm-wide key, all scopes',
   'workspace-scoped key, all scopes',
   'workspace-scoped key, usage:read',
+  'portal session of a workspace',
   ...ALL_SCOPES.map((scope) => `realm-wide key, ${scope} only`),
   'key of another realm, all scopes',
   'key of a suspended realm, all scopes',

@@ -3,6 +3,7 @@ import { insertWorkspace } from '../../src/db/workspace-tree.js';
 import type { PrismaClient } from '../../src/generated/prisma/client.js';
 import { ALL_SCOPES, createKey } from '../helpers/fixtures.js';
 import { insertUsage } from '../helpers/usage-fixture.js';
+import { newPortalToken } from '../../src/portal/token.js';
 
 /**
  * The adversarial suite's own compact world: realm A (the target: a tree root → left → leaf and
@@ -32,6 +33,8 @@ export interface Caller {
   operator?: boolean;
   /** A valid key of a suspended realm: every request is refused with 403 REALM_SUSPENDED. */
   suspended?: boolean;
+  /** Features the caller sees when not all of its realm's (a portal session: the session's). */
+  features?: Set<string>;
 }
 
 /** What an object is, for the visibility rules: its realm, the workspace it belongs to, its token. */
@@ -113,6 +116,17 @@ export async function seedWorld(prisma: PrismaClient) {
     };
     const admin = await keyRecord({});
     const rightKey = await keyRecord({ workspaceId: tree.right.id, tier: 'FREE' });
+    // Portal sessions belong to their workspace, like keys (seen with keys:manage); the prefix is their token.
+    const portalSession = async (workspaceId: string, apiKeyId: string) => {
+      const fresh = newPortalToken();
+      const created = await prisma.portalSession.create({
+        data: { realmId: realm.id, workspaceId, apiKeyId, prefix: fresh.prefix, secretHash: fresh.secretHash, featureIds: [features.tx.id, features.rows.id], sections: ['explorer'], scopes: ['usage:read'], expiresAt: new Date(Date.now() + 86_400_000) },
+      });
+      remember({ typename: 'PortalSession', id: created.id, realmId: realm.id, workspaceId, sharedWithScopedKeys: false, billing: false, token: created.prefix });
+      return { ...created, token: fresh.token };
+    };
+    await portalSession(tree.left.id, admin.record.id);
+    await portalSession(tree.right.id, rightKey.record.id);
 
     // Usage in every branch, with dimensions that cross branches (an app of the right team used in
     // the left one, the realm-wide key's traffic in the left one): what a scoped report must not name.
@@ -174,7 +188,7 @@ export async function seedWorld(prisma: PrismaClient) {
     });
     remember({ typename: 'Alert', id: alert.id, realmId: realm.id, workspaceId: null, sharedWithScopedKeys: false, billing: true, token: alertToken });
 
-    return { realm, tree, streams, project, apps, features, admin, rightKey, contract, grant, price, rule, alert, keyRecord };
+    return { realm, tree, streams, project, apps, features, admin, rightKey, contract, grant, price, rule, alert, keyRecord, portalSession };
   }
 
   const a = await seedRealm('A');
@@ -226,10 +240,15 @@ export async function seedWorld(prisma: PrismaClient) {
     home: false,
   });
 
+  // A portal session of `left` with both features: it must see what a usage:read key of `left` sees, no more.
+  const portalCreator = await a.keyRecord({ workspaceId: a.tree.left.id, scopes: ['usage:read', 'keys:manage'] });
+  const portal = await a.portalSession(a.tree.left.id, portalCreator.record.id);
+
   const callers: Caller[] = [
     await callerOf('realm-wide key, all scopes', a.admin, true),
     await callerOf('workspace-scoped key, all scopes', scopedAll, true),
     await callerOf('workspace-scoped key, usage:read', scopedRead, true),
+    { ...(await callerOf('portal session of a workspace', { key: portal.token, record: { ...portalCreator.record, scopes: ['usage:read'] } }, true)), features: new Set(portal.featureIds) },
     ...(await Promise.all(single.map((k, i) => callerOf(`realm-wide key, ${ALL_SCOPES[i]} only`, k, true)))),
     await callerOf('key of another realm, all scopes', b.admin, false),
     { ...(await callerOf('key of a suspended realm, all scopes', suspendedKey, false)), suspended: true },

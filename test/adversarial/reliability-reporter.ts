@@ -4,7 +4,7 @@ import type { Reporter, TestModule } from 'vitest/node';
 
 /**
  * `npm run test:adversarial`'s table: cells tried / passed per area and database. An area is a
- * top-level `describe` of test/adversarial/*.test.ts; the focused files of other suites it re-runs
+ * top-level `describe` of test/adversarial/*.test.ts (the matrix's subscription cells: `subscriptions`); the focused files of other suites it re-runs
  * (webhook safety, faults, overlapping uploads) are an area each. With WRITE_RELIABILITY=1 it writes RELIABILITY.md.
  */
 
@@ -90,8 +90,9 @@ export default class ReliabilityReporter implements Reporter {
         '# Reliability',
         '',
         'The latest figures of the adversarial suite (`test/adversarial/`): the authorization matrix generated from the',
-        'schema (every root field, node type, connection, usage group relation, mutation and HTTP route × every kind of',
-        'caller), the bad-input corpus, and the concurrency and fault cases. A cell is one request (or one scenario)',
+        'schema (every root field, node type, connection, usage group relation, mutation, subscription and HTTP route ×',
+        'every kind of caller), the bad-input corpus, and the concurrency and fault cases. A cell is one request, one',
+        'subscription stream (opened, fed events it may and may not see, closed) or one scenario,',
         'judged by the rules in `test/adversarial/rules.ts`.',
         '',
         `Run on ${new Date().toISOString().slice(0, 10)} with:`,

@@ -28,9 +28,10 @@ const models = getDatamodel().datamodel.models as unknown as Record<string, { fi
 const hasField = (model: string, field: string) => !!models[model]?.fields.some((f) => f.name === field);
 
 /** Whether `caller` may see `object`. */
-export function visibleTo(caller: Caller, object: Pick<FixtureObject, 'realmId' | 'workspaceId' | 'sharedWithScopedKeys' | 'billing'>): boolean {
+export function visibleTo(caller: Caller, object: Pick<FixtureObject, 'realmId' | 'workspaceId' | 'sharedWithScopedKeys' | 'billing'> & Partial<Pick<FixtureObject, 'typename' | 'id'>>): boolean {
   if (caller.operator) return true;
   if (!caller.authenticated || caller.suspended || object.realmId !== caller.realmId) return false;
+  if (object.typename === 'Feature' && caller.features && !caller.features.has(object.id ?? '')) return false;
   if (object.billing && (caller.workspaceId || !caller.scopes.includes('billing:read'))) return false;
   if (!caller.workspaceId) return true;
   return object.sharedWithScopedKeys || (!!object.workspaceId && caller.subtree.has(object.workspaceId));
@@ -155,7 +156,7 @@ export function suspendedAnswer(answer: Answer): string[] {
 }
 
 /** Rule (b) on an answer's data: values of fields, and objects of types, whose scopes the caller lacks. */
-export function scopeViolations(caller: Caller, data: unknown, root: 'Query' | 'Mutation'): string[] {
+export function scopeViolations(caller: Caller, data: unknown, root: 'Query' | 'Mutation' | 'Subscription'): string[] {
   const problems: string[] = [];
   const walk = (value: unknown, typename: string | null, path: string) => {
     if (Array.isArray(value)) return value.forEach((v, i) => walk(v, typename, `${path}.${i}`));

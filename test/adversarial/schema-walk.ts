@@ -200,6 +200,8 @@ async function valueFor(name: string, type: GraphQLInputType, where: string, fie
   const poison = source.poison ?? '';
   switch (scalar) {
     case 'ID': {
+      // The backfill's events are of the fixture's `tx` feature (the generated `feature` key).
+      if (fieldName === 'backfillUsage' && name === 'feature') return source.idOf('Feature');
       const typename = typeForId(name, fieldName);
       return (await source.fresh?.(typename)) ?? source.idOf(typename);
     }
@@ -211,9 +213,16 @@ async function valueFor(name: string, type: GraphQLInputType, where: string, fie
       if (name === 'service') return `adversarial${poison}`;
       if (name === 'currency') return `EUR${poison}`;
       if (name === 'feature') return `tx${poison}`;
+      if (name === 'idempotencyKey' && (fieldName === 'amendUsageEvent' || fieldName === 'voidUsageEvent')) {
+        // A stored event to correct (a random key would only ever be EVENT_NOT_FOUND).
+        const stored = await source.fresh?.('UsageEvent');
+        if (stored) return stored + poison;
+      }
       if (name === 'idempotencyKey' || name === 'uniqueKey') return `adv-${source.sequence}-${Math.random().toString(36).slice(2)}${poison}`;
       if (name === 'webhookUrl') return `https://hooks.example.com/adv${poison}`;
       if (name === 'billingTag' || name === 'resource') return `adv${poison}`;
+      if (name === 'section') return `explorer${poison}`;
+      if (name === 'origin') return `https://portal.example.com${poison}`;
       throw new NoGeneratorError(`no value for String ${where}: add one to test/adversarial/schema-walk.ts`);
     case 'DateTime':
       throw new NoGeneratorError(`no value for DateTime ${where}: add one to test/adversarial/schema-walk.ts`);
@@ -330,7 +339,7 @@ export interface Target {
   area: string;
   /** e.g. `Realm.contracts`, `Mutation.createContract`, `node(id) of Contract`. */
   name: string;
-  kind: 'query' | 'mutation';
+  kind: 'query' | 'mutation' | 'subscription';
   /** The scopes on the way to the target (the types and fields of its path). */
   pathChecks: AuthScopes[];
   /** The scopes of the target itself (the field and its type). */
@@ -486,6 +495,23 @@ export function mutationTargets(): Target[] {
     async build(source: ArgumentSource) {
       const sub = await selectionOf(getNamedType(field.type), source);
       return `mutation { ${field.name}${printArgs(field, await argumentsFor(field, 'Mutation', source))}${sub ? ` { ${sub} }` : ''} }`;
+    },
+  }));
+}
+
+/** Every Subscription root field: the document opens it with the generated arguments and the selection of its type. */
+export function subscriptionTargets(): Target[] {
+  const subscription = schema.getSubscriptionType();
+  return Object.values(subscription?.getFields() ?? {}).map((field) => ({
+    area: 'subscriptions',
+    name: `Subscription.${field.name}`,
+    kind: 'subscription' as const,
+    pathChecks: [],
+    checks: [fieldScopes(field), typeScopes(getNamedType(field.type))],
+    field: field.name,
+    async build(source: ArgumentSource) {
+      const sub = await selectionOf(getNamedType(field.type), source);
+      return `subscription { ${field.name}${printArgs(field, await argumentsFor(field, 'Subscription', source))}${sub ? ` { ${sub} }` : ''} }`;
     },
   }));
 }

@@ -1,5 +1,6 @@
 /**
- * The demo (seedDemo at the current time), seeded once per test run and database kind and copied
+ * The demo (seedDemo at the current time, or on PGlite the demo prebuilt at install topped up to
+ * the current time), made once per test run and database kind and copied
  * for each test file that needs it (README examples, a listening server), instead of each seeding
  * its own 13 months of usage. The first file to ask builds it, the others wait for it: a run that
  * needs no demo never seeds one. Names come from test/global-setup.ts, which removes them at the end.
@@ -13,9 +14,9 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { inject } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
-import { readPGliteTemplate } from '../../src/db/pglite-template.js';
+import { copyDemoTemplate, readPGliteTemplate } from '../../src/db/pglite-template.js';
 import { createScratchDatabase } from '../../src/db/scratch-database.js';
-import { seedDemo } from '../../src/db/seed.js';
+import { seedDemo, topUpDemo } from '../../src/db/seed.js';
 import { PrismaClient } from '../../src/generated/prisma/client.js';
 import { testDatabaseKind, type TestDatabase } from './database.js';
 
@@ -77,19 +78,34 @@ async function pgliteDemoTarball(): Promise<Blob> {
   const template = demoTemplate();
   if (claim(template.claimFile)) {
     await building(template, async () => {
-      const migrated = readPGliteTemplate(inject('pgliteTemplate'));
-      if (!migrated) throw new Error('the migrated PGlite template is missing');
-      const pglite = new PGlite('memory://', { loadDataDir: migrated });
+      // The demo prebuilt at `npm install`, topped up to now, is what a fresh seed writes (as at a
+      // first `npm start`); a stale or missing one is seeded instead.
+      const now = new Date();
+      const copyDir = mkdtempSync(path.join(tmpdir(), 'ugw-demo-copy-'));
       try {
-        const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
-        await seedDemo(prisma);
-        await prisma.$disconnect();
-        const tarball = await pglite.dumpDataDir('none');
-        // Renamed into place whole: waiters never read half a file.
-        writeFileSync(`${template.pgliteFile}.partial`, Buffer.from(await tarball.arrayBuffer()));
-        renameSync(`${template.pgliteFile}.partial`, template.pgliteFile);
+        const prebuilt = copyDemoTemplate(copyDir, now);
+        let pglite: PGlite;
+        if (prebuilt) {
+          pglite = new PGlite(copyDir);
+        } else {
+          const migrated = readPGliteTemplate(inject('pgliteTemplate'));
+          if (!migrated) throw new Error('the migrated PGlite template is missing');
+          pglite = new PGlite('memory://', { loadDataDir: migrated });
+        }
+        try {
+          const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+          if (prebuilt) await topUpDemo(prisma, { seededAt: prebuilt.seededAt, now });
+          else await seedDemo(prisma, { now });
+          await prisma.$disconnect();
+          const tarball = await pglite.dumpDataDir('none');
+          // Renamed into place whole: waiters never read half a file.
+          writeFileSync(`${template.pgliteFile}.partial`, Buffer.from(await tarball.arrayBuffer()));
+          renameSync(`${template.pgliteFile}.partial`, template.pgliteFile);
+        } finally {
+          await pglite.close();
+        }
       } finally {
-        await pglite.close();
+        rmSync(copyDir, { recursive: true, force: true });
       }
     });
   } else {

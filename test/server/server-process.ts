@@ -22,6 +22,7 @@ export function freePort(): Promise<number> {
 /** Settings the test runner's environment might carry and the server would read. */
 const SERVER_VARIABLES = [
   'DATABASE_URL',
+  'DATABASE_READ_URL',
   'PGLITE_DIR',
   'PORT',
   'HOST',
@@ -49,12 +50,12 @@ export interface ServerProcess {
   stop(): Promise<number | string>;
 }
 
-/** `node --import tsx src/server.ts` (the `npm start` entry) with only `env` as its settings. */
+/** `node scripts/start.mjs` (`npm start`: src/server.ts, compiled) with only `env` as its settings. */
 export function startServer(env: Record<string, string>): ServerProcess {
   const baseEnv = { ...process.env };
   for (const name of SERVER_VARIABLES) delete baseEnv[name];
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, ['scripts/start.mjs'], {
     cwd: projectRoot,
     env: { ...baseEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -44,7 +44,7 @@ function nodePicker(realm: Realm): HTMLSelectElement {
     group('Projects', realm.projects.edges.map(({ node }) => ({ id: node.id, label: node.name }))),
     group('Apps', realm.apps.edges.map(({ node }) => ({ id: node.id, label: node.name }))),
     group('Features', realm.features.edges.map(({ node }) => ({ id: node.id, label: node.name }))),
-    group('API keys', realm.apiKeys.edges.map(({ node }) => ({ id: node.id, label: `${node.name} (${node.prefix}…)` }))),
+    group('API keys', (realm.apiKeys?.edges ?? []).map(({ node }) => ({ id: node.id, label: `${node.name} (${node.prefix}…)` }))),
   );
 }
 
@@ -57,7 +57,8 @@ function showReport(context: ConsoleContext, out: HTMLElement, report: ReportFra
   out.append(
     h(
       'p',
-      { class: 'muted' },
+      // The resolved range, for a reader that must ask the same question (a rolling timeframe moves every hour).
+      { class: 'muted explorer-range', 'data-from': report.range.from, 'data-to': report.range.to },
       `${dateIn(report.range.from, zone, true)} – ${dateIn(report.range.to, zone, true)} (${zone}), ${words(report.granularity)}. `,
       report.finalizedThrough ? `Final through ${dateIn(report.finalizedThrough, zone, true)}.` : 'No bucket is final yet.',
     ),
@@ -141,7 +142,7 @@ export const explorerSection: Section = {
   id: 'explorer',
   title: 'Explorer',
   render: (context, body) =>
-    load(context, body, () => query(context.key, ExplorerNodesDocument), (data) => {
+    load(context, body, () => query(context.key, ExplorerNodesDocument, { withKeys: context.viewer.scopes.includes('keys:manage') }), (data) => {
       const realm = realmOf(data.viewer);
       const workspaceIds = new Set(realm.workspaces.edges.map(({ node }) => node.id));
       const node = nodePicker(realm);
@@ -165,7 +166,7 @@ export const explorerSection: Section = {
       const appFilter = filterPicker('appId', 'All apps', realm.apps.edges.map(({ node }) => node));
       const projectFilter = filterPicker('projectId', 'All projects', realm.projects.edges.map(({ node }) => node));
       const datastreamFilter = filterPicker('datastreamId', 'All datastreams', realm.datastreams.edges.map(({ node }) => node));
-      const apiKeyFilter = filterPicker('apiKeyId', 'All API keys', realm.apiKeys.edges.map(({ node }) => ({ id: node.id, name: `${node.name} (${node.prefix}…)` })));
+      const apiKeyFilter = filterPicker('apiKeyId', 'All API keys', (realm.apiKeys?.edges ?? []).map(({ node }) => ({ id: node.id, name: `${node.name} (${node.prefix}…)` })));
       const out = h('div', { class: 'explorer-out', 'aria-live': 'polite' });
       const form = h(
         'form',
