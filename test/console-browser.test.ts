@@ -116,6 +116,13 @@ async function shoot(page: Page, selector: string, name: string, maxHeight = 110
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true, clip: { ...box, height: Math.min(box.height, maxHeight) } });
 }
 
+/** axe-core's serious and critical violations on the page as it is. */
+async function seriousAxeViolations(page: Page): Promise<unknown[]> {
+  const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  const violations = (await page.evaluate(`${axe}\n;axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })))`)) as { id: string; impact: string }[];
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
 describe.runIf(testDatabaseKind() === 'pglite' && (hasChromium || inCI))('the usage console in Chromium', () => {
   beforeAll(async () => {
     if (!hasChromium) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium (apt-get install -y chromium)`);
@@ -346,9 +353,7 @@ describe.runIf(testDatabaseKind() === 'pglite' && (hasChromium || inCI))('the us
     });
 
     it('has no serious or critical axe-core violation', async () => {
-      const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-      const violations = (await page.evaluate(`${axe}\n;axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })))`)) as { id: string; impact: string }[];
-      expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
+      expect(await seriousAxeViolations(page)).toEqual([]);
     });
 
     it('works by keyboard: skip link, then every control reachable with Tab, and the explorer runs with Enter', async () => {
@@ -450,6 +455,7 @@ describe.runIf(testDatabaseKind() === 'pglite' && (hasChromium || inCI))('the us
         expect(await page.locator('#explorer select[name="node"] optgroup[label="API keys"]').count()).toBe(0);
         const secret = session.token.slice(session.token.lastIndexOf('_') + 1);
         for (const url of urls) expect(url).not.toContain(secret);
+        expect(await seriousAxeViolations(page)).toEqual([]);
         await page.screenshot({ path: path.join(SCREENSHOTS, 'portal.png') });
       } finally {
         await context.close();
