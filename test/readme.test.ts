@@ -13,6 +13,7 @@ import { schema } from '../src/schema/index.js';
 import { createApp } from '../src/yoga.js';
 import type { TestDatabase } from './helpers/database.js';
 import { createDemoTestDatabase } from './helpers/demo-database.js';
+import { takeSseEvents } from './helpers/sse.js';
 import { listenOnFreePort, outputOf, projectRoot, type CliRun } from './server/server-process.js';
 
 // Every example of README.md runs as written against a copy of the run's freshly seeded demo and answers with data:
@@ -157,11 +158,11 @@ async function firstPushed(query: string, trigger: () => Promise<unknown>): Prom
       const { value, done } = await reader.read();
       if (done) throw new Error(`the stream ended without an event: ${text}`);
       text += decoder.decode(value, { stream: true });
-      const block = text.split('\n\n').find((b) => b.startsWith('event: next') || b.startsWith('event: complete'));
-      if (block) {
+      const pushed = takeSseEvents(text).events.find((e) => e.event === 'next' || e.event === 'complete');
+      if (pushed) {
         heard = true;
         await triggering;
-        return JSON.parse(block.split('\n').find((line) => line.startsWith('data:'))?.slice(5) ?? '{}');
+        return pushed.data ?? {};
       }
     }
   } finally {

@@ -13,6 +13,7 @@ import { createTestDatabase, testDatabaseKind, type TestDatabase } from './helpe
 import { createKey } from './helpers/fixtures.js';
 import { createUsageRealm } from './helpers/usage-fixture.js';
 import { freePort, startServer } from './server/server-process.js';
+import { takeSseEvents, type SseEvent } from './helpers/sse.js';
 
 /*
  * Subscriptions over Server-Sent Events on listening HTTP servers. On PostgreSQL: two gateway
@@ -75,10 +76,6 @@ afterAll(async () => {
   await db?.destroy();
 });
 
-interface SseEvent {
-  event: string;
-  data: any;
-}
 
 /** An open `text/event-stream` answer, read event by event. */
 class EventStream {
@@ -112,16 +109,9 @@ class EventStream {
   }
 
   private parse() {
-    let end: number;
-    while ((end = this.buffer.indexOf('\n\n')) >= 0) {
-      const block = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end + 2);
-      const lines = block.split('\n').filter((line) => !line.startsWith(':'));
-      if (!lines.length) continue; // a ping
-      const event = lines.find((l) => l.startsWith('event:'))?.slice(6).trim() ?? 'message';
-      const data = lines.filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
-      this.events.push({ event, data: data ? JSON.parse(data) : null });
-    }
+    const { events, rest } = takeSseEvents(this.buffer);
+    this.buffer = rest;
+    this.events.push(...events);
     this.wake();
   }
 

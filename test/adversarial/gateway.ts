@@ -6,6 +6,7 @@ import type { LiveHub } from '../../src/live/hub.js';
 import { createMetrics, useHealthCheck } from '../../src/observability.js';
 import { OPENAPI_PATH, useRestRoutes } from '../../src/rest/http.js';
 import { createApp, type App } from '../../src/yoga.js';
+import { takeSseEvents, type SseEvent } from '../helpers/sse.js';
 
 /**
  * The gateway as src/server.ts assembles it (health check, /ingest, the CSV exports, /metrics),
@@ -102,11 +103,7 @@ export async function graphqlRequest(app: App, key: string | null, query: string
   return request(app, GRAPHQL_PATH, { method: 'POST', key, contentType: 'application/json', body: JSON.stringify({ query, variables }) });
 }
 
-/** One Server-Sent Event: its `event:` name (`next`, `complete`) and its parsed `data:`. */
-export interface SseEvent {
-  event: string;
-  data: any;
-}
+export type { SseEvent };
 
 /**
  * A subscription request's answer, read as it arrives: a `text/event-stream` body event by event,
@@ -159,22 +156,9 @@ export class SubscriptionAnswer {
   }
 
   private parse() {
-    let end: number;
-    while ((end = this.buffer.indexOf('\n\n')) >= 0) {
-      const block = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end + 2);
-      const lines = block.split('\n').filter((line) => !line.startsWith(':'));
-      if (!lines.length) continue; // a ping
-      const event = lines.find((l) => l.startsWith('event:'))?.slice(6).trim() ?? 'message';
-      const data = lines.filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
-      let parsed: unknown = null;
-      try {
-        parsed = data ? JSON.parse(data) : null;
-      } catch {
-        parsed = { unparsable: data };
-      }
-      this.events.push({ event, data: parsed });
-    }
+    const { events, rest } = takeSseEvents(this.buffer);
+    this.buffer = rest;
+    this.events.push(...events);
     this.wake();
   }
 
