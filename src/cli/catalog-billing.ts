@@ -15,13 +15,13 @@ import {
   isArray,
   isObject,
   payloadObject,
+  printJson,
   withSpinner,
   type Gateway,
   type GatewayOptions,
 } from './client.js';
 import { addTableOptions, cellText, parseColumns, printRows, type Row, type TableOptions, type TableSpec } from './table.js';
 
-const printJson = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 const ERRORS = 'userErrors { field message code }';
 const shortTime = (value: unknown) => (typeof value === 'string' ? value.replace(/:\d{2}(\.\d+)?Z$/, 'Z') : cellText(value));
 

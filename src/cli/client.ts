@@ -208,6 +208,29 @@ export function answerAt<T>(data: unknown, path: string[], check: (value: unknow
   return value;
 }
 
+/**
+ * Every node of a connection, page by page: `query` takes `$after` (and `variables`) and answers the
+ * connection at `path` with `pageInfo { hasNextPage endCursor } edges { node { … } }`.
+ */
+export async function allNodes<T>(gateway: Gateway, query: string, path: string[], what: string, variables: Record<string, unknown> = {}): Promise<T[]> {
+  const nodes: T[] = [];
+  let after: string | null = null;
+  do {
+    const data = await graphqlRequest(gateway, query, { ...variables, after });
+    const connection = answerAt(data, path, isObject, what);
+    const edges = answerAt(connection, ['edges'], isArray, what) as Array<{ node: T }>;
+    nodes.push(...edges.map((edge) => edge.node));
+    const pageInfo = connection.pageInfo as { hasNextPage?: boolean; endCursor?: string | null } | undefined;
+    after = pageInfo?.hasNextPage && pageInfo.endCursor ? pageInfo.endCursor : null;
+  } while (after);
+  return nodes;
+}
+
+/** A command's `--json` answer on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
 export const isArray = (value: unknown): value is unknown[] => Array.isArray(value);
 export const isObject = (value: unknown): value is Record<string, unknown> => !!value && typeof value === 'object' && !Array.isArray(value);
 

@@ -8,14 +8,11 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { closest, distance } from 'fastest-levenshtein';
 import {
   addGatewayOptions,
-  answerAt,
+  allNodes,
   badInput,
   EXIT_CODES_HELP,
   gatewayFrom,
-  graphqlRequest,
   httpError,
-  isArray,
-  isObject,
   networkError,
   notTheGateway,
   withSpinner,
@@ -159,22 +156,13 @@ export function matchTeam(wanted: string, teams: Team[]): Team[] {
 }
 
 /** Every workspace the key can see, through the GraphQL API, page by page. */
-async function fetchTeams(gateway: Gateway): Promise<Team[]> {
-  const teams: Team[] = [];
-  let after: string | null = null;
-  do {
-    const data = await graphqlRequest(
-      gateway,
-      'query ($after: String) { viewer { realm { workspaces(first: 100, after: $after) { pageInfo { hasNextPage endCursor } edges { node { id name } } } } } }',
-      { after },
-    );
-    const connection = answerAt(data, ['viewer', 'realm', 'workspaces'], isObject, 'workspaces');
-    const edges = answerAt(connection, ['edges'], isArray, 'workspaces') as Array<{ node: Team }>;
-    teams.push(...edges.map((edge) => edge.node));
-    const pageInfo = connection.pageInfo as { hasNextPage?: boolean; endCursor?: string | null } | undefined;
-    after = pageInfo?.hasNextPage && pageInfo.endCursor ? pageInfo.endCursor : null;
-  } while (after);
-  return teams;
+function fetchTeams(gateway: Gateway): Promise<Team[]> {
+  return allNodes<Team>(
+    gateway,
+    'query ($after: String) { viewer { realm { workspaces(first: 100, after: $after) { pageInfo { hasNextPage endCursor } edges { node { id name } } } } } }',
+    ['viewer', 'realm', 'workspaces'],
+    'workspaces',
+  );
 }
 
 const MONTH = /^(\d{4})-(\d{2})$/;

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import {
   addGatewayOptions,
+  allNodes,
   answerAt,
   badInput,
   EXIT_CODES_HELP,
@@ -15,13 +16,13 @@ import {
   isArray,
   isObject,
   payloadObject,
+  printJson,
   withSpinner,
   type Gateway,
   type GatewayOptions,
 } from './client.js';
 import { addTableOptions, cellText, parseColumns, printRows, type Row, type TableOptions, type TableSpec } from './table.js';
 
-const printJson = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 const ERRORS = 'userErrors { field message code }';
 
 // ─── Workspaces ─────────────────────────────────────────────────────────────────────────────────
@@ -90,22 +91,14 @@ export function runWorkspaceArchive(id: string, options: GatewayOptions & { json
 }
 
 /** Every workspace the key can see, page by page. */
-async function listWorkspaces(gateway: Gateway, includeArchived: boolean): Promise<WorkspaceFields[]> {
-  const workspaces: WorkspaceFields[] = [];
-  let after: string | null = null;
-  do {
-    const data = await graphqlRequest(
-      gateway,
-      `query ($after: String, $all: Boolean) { viewer { realm { workspaces(first: 100, after: $after, includeArchived: $all) { pageInfo { hasNextPage endCursor } edges { node { ${WORKSPACE_FIELDS} } } } } } }`,
-      { after, all: includeArchived },
-    );
-    const connection = answerAt(data, ['viewer', 'realm', 'workspaces'], isObject, 'workspaces');
-    const edges = answerAt(connection, ['edges'], isArray, 'workspaces') as Array<{ node: WorkspaceFields }>;
-    workspaces.push(...edges.map((edge) => edge.node));
-    const pageInfo = connection.pageInfo as { hasNextPage?: boolean; endCursor?: string | null } | undefined;
-    after = pageInfo?.hasNextPage && pageInfo.endCursor ? pageInfo.endCursor : null;
-  } while (after);
-  return workspaces;
+function listWorkspaces(gateway: Gateway, includeArchived: boolean): Promise<WorkspaceFields[]> {
+  return allNodes<WorkspaceFields>(
+    gateway,
+    `query ($after: String, $all: Boolean) { viewer { realm { workspaces(first: 100, after: $after, includeArchived: $all) { pageInfo { hasNextPage endCursor } edges { node { ${WORKSPACE_FIELDS} } } } } } }`,
+    ['viewer', 'realm', 'workspaces'],
+    'workspaces',
+    { all: includeArchived },
+  );
 }
 
 /**
