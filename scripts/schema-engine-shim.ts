@@ -13,6 +13,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { openPGlite, parseDatabaseTarget, withWholeScripts } from '../src/db/adapters.js';
 import type { SchemaEngine as WasmSchemaEngine } from '@prisma/schema-engine-wasm';
 import { createSchemaEngine, loadSchemaEngineWasm } from '../src/db/schema-engine.js';
+import { isFreshPGliteDir, readPGliteEmptyTemplate } from '../src/db/pglite-empty-template.js';
 
 function log(message: string) {
   if (process.env.SCHEMA_ENGINE_LOG) appendFileSync(process.env.SCHEMA_ENGINE_LOG, `${new Date().toISOString()} ${message}\n`);
@@ -53,7 +54,7 @@ function withMemoryShadow(factory: SqlMigrationAwareDriverAdapterFactory): SqlMi
     adapterName: factory.adapterName,
     connect: () => factory.connect(),
     async connectToShadowDb() {
-      const shadow = new PGlite('memory://');
+      const shadow = new PGlite('memory://', { loadDataDir: readPGliteEmptyTemplate() });
       const adapter = await new PrismaPGlite(shadow).connect();
       const dispose = adapter.dispose.bind(adapter);
       adapter.dispose = async () => {
@@ -67,7 +68,7 @@ function withMemoryShadow(factory: SqlMigrationAwareDriverAdapterFactory): SqlMi
 
 async function factoryFor(url: string | undefined): Promise<SqlMigrationAwareDriverAdapterFactory> {
   const target = parseDatabaseTarget(url, undefined);
-  if (target.kind === 'pglite') return withMemoryShadow(new PrismaPGlite(await openPGlite(target.dir)));
+  if (target.kind === 'pglite') return withMemoryShadow(new PrismaPGlite(await openPGlite(target.dir, isFreshPGliteDir(target.dir) ? readPGliteEmptyTemplate() : undefined)));
   const connectionString = new URL(target.url);
   connectionString.searchParams.delete('schema');
   const pool = new pg.Pool({

@@ -1,5 +1,7 @@
 import { DatabaseConfigError, parseDatabaseTarget, type DatabaseTarget } from './db/adapters.js';
 import { parseIngestMaxBytes, parseIngestMaxSeconds } from './ingest/ndjson.js';
+import { DEFAULT_EVENT_RETENTION_DAYS, MAX_EVENT_RETENTION_DAYS, MIN_EVENT_RETENTION_DAYS } from './db/retention-window.js';
+import { ingestLogSettings, type IngestLogSettings } from './ingest/log.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -41,6 +43,10 @@ export interface Config {
   webhookAllowPrivate?: boolean;
   /** REPORT_CACHE_MAX_BYTES / REPORT_CACHE_TTL_MS: the in-process cache of finalized usage reports. */
   reportCache?: ReportCacheSettings;
+  /** NATS_URL and the INGEST_STREAM… settings: the durable ingestion log (src/ingest/log.ts); unset: ingestion writes the database directly. */
+  ingestLog?: IngestLogSettings | undefined;
+  /** EVENT_RETENTION_DAYS: how long raw events (and their idempotency keys) are kept; see src/db/partitions.ts. */
+  eventRetentionDays?: number;
 }
 
 /** A setting that cannot work; the message is one line saying what is wrong and how to fix it. */
@@ -156,6 +162,18 @@ export function reportCacheSettings(env: Env): ReportCacheSettings {
   return { maxBytes, ttlMs };
 }
 
+/** EVENT_RETENTION_DAYS: whole days, never shorter than the lateness window plus the future-skew allowance. */
+export function parseEventRetentionDays(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_EVENT_RETENTION_DAYS;
+  const days = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(days >= MIN_EVENT_RETENTION_DAYS && days <= MAX_EVENT_RETENTION_DAYS)) {
+    throw new ConfigError(
+      `EVENT_RETENTION_DAYS must be a whole number of days from ${MIN_EVENT_RETENTION_DAYS} (the 35-day lateness window plus the 5-minute future-skew allowance, so a resent event is refused as TOO_LATE, never counted twice) to ${MAX_EVENT_RETENTION_DAYS} (got "${raw}"); set EVENT_RETENTION_DAYS=${DEFAULT_EVENT_RETENTION_DAYS} or unset it`,
+    );
+  }
+  return days;
+}
+
 function parseTarget(env: Env): DatabaseTarget {
   try {
     return parseDatabaseTarget(value(env, 'DATABASE_URL'), value(env, 'PGLITE_DIR'));
@@ -209,5 +227,7 @@ export function loadConfig(env: Env = process.env): Config {
     authCacheTtlMs: parseMilliseconds('AUTH_CACHE_TTL_MS', value(env, 'AUTH_CACHE_TTL_MS'), 0, 300_000, DEFAULT_AUTH_CACHE_TTL_MS),
     webhookAllowPrivate: parseBoolean(env, 'WEBHOOK_ALLOW_PRIVATE', false),
     reportCache: reportCacheSettings(env),
+    ingestLog: ingestLogSettings(env, (message) => new ConfigError(message)),
+    eventRetentionDays: parseEventRetentionDays(value(env, 'EVENT_RETENTION_DAYS')),
   };
 }

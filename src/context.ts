@@ -1,4 +1,5 @@
 import type { PrismaClient } from './generated/prisma/client.js';
+import type { IngestLog } from './ingest/log.js';
 import type { RateLimitState } from './rate-limit/limiter.js';
 import type { RatePlan } from './rate-limit/limits.js';
 
@@ -51,6 +52,8 @@ export interface Context {
   memo: Map<string, unknown>;
   /** This request's rate-limit window, after its cost was counted (null: the app has no rate limiter). */
   rateLimit: RateLimitState | null;
+  /** The durable ingestion log (NATS_URL): `ingestUsage` stores events there; unset: straight into the database. */
+  ingestLog?: IngestLog;
 }
 
 export function memoize<T>(ctx: Context, key: string, make: () => T): T {

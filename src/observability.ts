@@ -314,6 +314,8 @@ export interface HealthCheckOptions {
   draining?: () => boolean;
   /** The read replica's state (DATABASE_READ_URL), answered as `replica`; it never fails the check (reports fall back to the primary). */
   replica?: () => Promise<Record<string, unknown>>;
+  /** The ingestion log's state (NATS_URL), answered as `ingestLog`; it never fails the check (queries still work without it). */
+  ingestLog?: () => Promise<Record<string, unknown>>;
   path?: string;
   timeoutMs?: number;
   logger?: Logger;
@@ -329,8 +331,8 @@ function healthError(error: string) {
 export function useHealthCheck(options: HealthCheckOptions): Plugin {
   const path = options.path ?? '/healthz';
   const timeoutMs = options.timeoutMs ?? 5_000;
-  const answer = (httpStatus: number, status: 'ok' | 'error', error?: string, replica?: Record<string, unknown>) =>
-    new Response(JSON.stringify({ status, database: options.database, ...(replica ? { replica } : {}), ...(error ? { error, errors: [healthError(error)] } : {}) }), {
+  const answer = (httpStatus: number, status: 'ok' | 'error', error?: string, replica?: Record<string, unknown>, ingestLog?: Record<string, unknown>) =>
+    new Response(JSON.stringify({ status, database: options.database, ...(replica ? { replica } : {}), ...(ingestLog ? { ingestLog } : {}), ...(error ? { error, errors: [healthError(error)] } : {}) }), {
       status: httpStatus,
       headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...(httpStatus === 503 ? { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) } : {}) },
     });
@@ -353,7 +355,8 @@ export function useHealthCheck(options: HealthCheckOptions): Plugin {
             timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
           }),
         ]);
-        endResponse(answer(200, 'ok', undefined, await options.replica?.()));
+        const [replica, ingestLog] = await Promise.all([options.replica?.(), options.ingestLog?.()]);
+        endResponse(answer(200, 'ok', undefined, replica, ingestLog));
       } catch (error) {
         options.logger?.warn({ err: error }, `health check failed: ${errorSummary(error)}`);
         endResponse(answer(503, 'error', 'database unavailable'));

@@ -301,7 +301,11 @@ async function main(): Promise<void> {
   let trafficRecorder: TrafficRecorder | undefined;
   let rateLimiter: RateLimiter | undefined;
   let quotaDeliverer: QuotaDeliverer | undefined;
+  let partitionMaintenance: import('./db/partitions.js').PartitionMaintenance | undefined;
   let liveHub: LiveHub | undefined;
+  let rollupJob: import('./usage/rollups.js').RollupJob | undefined;
+  let ingestLog: import('./ingest/log.js').IngestLog | undefined;
+  let ingestWorkers: import('./ingest/log-worker.js').IngestWorker[] = [];
   let shuttingDown = false;
   let startup: Promise<void> = Promise.resolve();
 
@@ -326,8 +330,13 @@ async function main(): Promise<void> {
     clearInterval(idleSweep);
     clearTimeout(force);
     await startup.catch(() => {});
+    // Workers finish the fold under way; what they had buffered goes back to the log (ack wait).
+    await Promise.all(ingestWorkers.map((worker) => worker.stop()));
+    await ingestLog?.close();
     // No new webhook attempts; those in flight finish (bounded). Pending ones stay queued in the database.
     await quotaDeliverer?.stop(QUOTA_DELIVERY_STOP_TIMEOUT_MS).catch((error) => logger.warn({ err: error }, `stopping quota deliveries failed: ${errorSummary(error)}`));
+    await partitionMaintenance?.stop().catch(() => {});
+    await rollupJob?.stop().catch(() => {});
     await liveHub?.close();
     await readDb?.close().catch(() => {});
     // The last requests' traffic is still buffered: written before the database closes.
@@ -417,7 +426,30 @@ async function main(): Promise<void> {
         if (event.type === 'usage') usageWritten(event.realmId);
       });
     }
+    // Day and month rollups (README "Rollups"): rolled up in the background, now and every ROLLUP_INTERVAL_MS.
+    {
+      const rollups = await import('./usage/rollups.js');
+      const intervalMs = rollups.rollupIntervalMs();
+      if (intervalMs > 0) {
+        rollupJob = rollups.startRollupJob(database.prisma, intervalMs, (error, run) => {
+          if (error) logger.warn({ err: error }, `rolling usage up failed (${errorSummary(error)}); retried in ${intervalMs} ms, reports read hourly rows meanwhile`);
+          else if (run?.features) logger.info(run, `rolled up ${run.days} day(s) and ${run.months} month(s) of ${run.features} feature(s)`);
+        });
+      }
+    }
+    // NATS_URL: ingestion answers once JetStream stored the events; workers fold them (here with INGEST_WORKERS).
+    let ingestLogMetrics: ReturnType<typeof import('./ingest/log-metrics.js').registerIngestLogMetrics> | undefined;
+    if (config.ingestLog) {
+      const { IngestLog } = await import('./ingest/log.js');
+      const settings = config.ingestLog;
+      ingestLog = await IngestLog.open(settings).catch((error: unknown) => {
+        throw new StartupError(`cannot open the ingestion log on NATS at ${settings.url} (${errorSummary(error)}); check NATS_URL and that nats-server runs with JetStream (-js), or unset NATS_URL`);
+      });
+      ingestLogMetrics = (await import('./ingest/log-metrics.js')).registerIngestLogMetrics(metrics.registry, ingestLog);
+      logger.info(`ingestion log: NATS JetStream stream ${settings.stream} (subjects ${settings.subjectPrefix}.<realm>), ${settings.workers} worker(s) in this process`);
+    }
     const app = createApp({
+      ingestLog,
       prisma: database.prisma,
       readPrisma: readDb?.prisma,
       onReplicaError: (error) => logger.warn({ err: error }, `the read replica failed (${errorSummary(error)}); this request read the primary`),
@@ -433,9 +465,10 @@ async function main(): Promise<void> {
           check: () => database.prisma.$queryRawUnsafe('SELECT 1'),
           ...(readDb ? { replica: async () => (await import('./db/read-replica.js')).replicaHealth(readDb!.prisma) } : {}),
           draining: () => shuttingDown,
+          ...(ingestLog ? { ingestLog: () => ingestLog!.health() } : {}),
           logger,
         }),
-        useIngestEndpoint({ prisma: database.prisma, maxBytes: config.ingestMaxBytes, maxSeconds: config.ingestMaxSeconds, logger, trafficRecorder, onUnexpectedError: logUnexpectedError(logger) }),
+        useIngestEndpoint({ prisma: database.prisma, log: ingestLog, maxBytes: config.ingestMaxBytes, maxSeconds: config.ingestMaxSeconds, logger, trafficRecorder, onUnexpectedError: logUnexpectedError(logger) }),
         (await import('./exports/http.js')).useUsageExportEndpoints({ prisma: database.prisma, readPrisma: readDb?.prisma, logger, onUnexpectedError: logUnexpectedError(logger) }),
         (await import('./rest/http.js')).useRestRoutes({ prisma: database.prisma, trafficRecorder, logger, onUnexpectedError: logUnexpectedError(logger) }),
         metrics.plugin,
@@ -451,6 +484,24 @@ async function main(): Promise<void> {
     quotaDeliverer = startQuotaDeliveries(database.prisma, {
       pollIntervalMs: config.quotaDeliveryPollMs,
       onError: (error) => logger.warn({ err: error }, `quota alert delivery failed: ${errorSummary(error)}`),
+    });
+    if (ingestLog && config.ingestLog!.workers > 0) {
+      const { startIngestWorker } = await import('./ingest/log-worker.js');
+      const log = ingestLog;
+      ingestWorkers = Array.from({ length: config.ingestLog!.workers }, () => {
+        const worker = startIngestWorker({ prisma: database.prisma, log, logger, ...ingestLogMetrics });
+        worker.done.catch((error: unknown) => logger.error({ err: error }, `an ingestion worker stopped: ${errorSummary(error)}`));
+        return worker;
+      });
+    }
+    // Time partitions ahead and event retention (src/db/partitions.ts): now, then hourly. Until a
+    // period has its partition its rows go to the DEFAULT partition, so nothing waits for this.
+    partitionMaintenance = (await import('./db/partitions.js')).startPartitionMaintenance(database.prisma, {
+      retentionDays: config.eventRetentionDays,
+      onError: (error) => logger.warn({ err: error }, `partition maintenance failed (${errorSummary(error)}); retried in an hour`),
+      onPass: ({ created, dropped }) => {
+        if (created.length || dropped.length) logger.info({ created, dropped }, `partitions: ${created.length} created, ${dropped.length} dropped by event retention`);
+      },
     });
     handle = (req, res) => {
       if (shuttingDown) res.setHeader('connection', 'close');
@@ -481,7 +532,9 @@ async function main(): Promise<void> {
     // A signal during start-up: shutdown() closes what was opened and exits 0.
     if (shuttingDown) return;
     await quotaDeliverer?.stop(QUOTA_DELIVERY_STOP_TIMEOUT_MS).catch(() => {});
+    await partitionMaintenance?.stop().catch(() => {});
     await liveHub?.close();
+    await ingestLog?.close();
     await rateLimiter?.close().catch(() => {});
     await readDb?.close().catch(() => {});
     await db?.close().catch(() => {});

@@ -29,6 +29,7 @@ import { memoryLiveHub, type LiveHub } from './live/hub.js';
 import { useLiveSubscriptions } from './live/subscription.js';
 import { RequestTraffic } from './traffic/plugin.js';
 import type { TrafficRecorder } from './traffic/recorder.js';
+import type { IngestLog } from './ingest/log.js';
 
 export interface AppOptions {
   prisma: PrismaClient;
@@ -63,6 +64,8 @@ export interface AppOptions {
   trafficRecorder?: TrafficRecorder;
   /** Where subscriptions hear events (src/live/hub.ts): the server's LISTEN hub; default a hub of this process only. */
   live?: LiveHub;
+  /** The durable ingestion log (NATS_URL, src/ingest/log.ts): `ingestUsage` answers once JetStream stored the events. */
+  ingestLog?: IngestLog;
 }
 
 export interface App {
@@ -168,7 +171,7 @@ export function createApp(options: AppOptions): App {
     context: ({ request }) => {
       const viewer = requestViewer(request);
       if (!viewer) throw unauthenticated();
-      return { prisma: options.prisma, viewer, requestId: requestIdOf(request), now: options.now?.() ?? new Date(), memo: new Map(), rateLimit: rateLimit?.stateOf(request) ?? null };
+      return { prisma: options.prisma, viewer, requestId: requestIdOf(request), now: options.now?.() ?? new Date(), memo: new Map(), rateLimit: rateLimit?.stateOf(request) ?? null, ...(options.ingestLog ? { ingestLog: options.ingestLog } : {}) };
     },
     maxRequestBodySize: options.maxBodyBytes ?? DEFAULT_GRAPHQL_MAX_BODY_BYTES,
     plugins: [

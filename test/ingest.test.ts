@@ -312,11 +312,11 @@ describe('reconciliation', () => {
 
   it('reports a bucket that no longer matches its events', async () => {
     const bucket = await db.prisma.usageHourly.findFirstOrThrow({ where: { realmId: realm.realm.id, eventCount: { gt: 0 } } });
-    await db.prisma.usageHourly.update({ where: { id: bucket.id }, data: { quantity: { increment: 1 } } });
+    await db.prisma.usageHourly.update({ where: { id_hour: { id: bucket.id, hour: bucket.hour } }, data: { quantity: { increment: 1 } } });
     const report = await reconcile(db.prisma, { realmId: realm.realm.id });
     expect(report.differences).toHaveLength(1);
     expect(report.differences[0]).toMatchObject({ featureId: bucket.featureId, dimensionKey: bucket.dimensionKey });
-    await db.prisma.usageHourly.update({ where: { id: bucket.id }, data: { quantity: { decrement: 1 } } });
+    await db.prisma.usageHourly.update({ where: { id_hour: { id: bucket.id, hour: bucket.hour } }, data: { quantity: { decrement: 1 } } });
   });
 });
 

@@ -10,6 +10,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrateDatabase } from '../src/db/database.js';
 import { migrationDrift, projectRoot, schemaPath } from '../src/db/schema-engine.js';
+import { readPGliteEmptyTemplate } from '../src/db/pglite-empty-template.js';
 import { testDatabaseKind } from './helpers/database.js';
 
 const run = promisify(execFile);
@@ -44,9 +45,10 @@ async function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 // These compare files with files: one database kind is enough.
-describe.runIf(testDatabaseKind() === 'pglite')('schema.prisma and prisma/migrations', () => {
+// Each test migrates an in-memory PGlite from scratch (the partitioning migration alone makes ~60 tables).
+describe.runIf(testDatabaseKind() === 'pglite')('schema.prisma and prisma/migrations', { timeout: 180_000 }, () => {
   it('agree: the migrations produce exactly the schema', async () => {
-    const shadow = new PGlite('memory://');
+    const shadow = new PGlite('memory://', { loadDataDir: readPGliteEmptyTemplate() });
     try {
       expect(await migrationDrift(new PrismaPGlite(shadow))).toBeNull();
     } finally {
@@ -55,7 +57,7 @@ describe.runIf(testDatabaseKind() === 'pglite')('schema.prisma and prisma/migrat
   });
 
   it('a model added to schema.prisma without a migration is reported as drift', async () => {
-    const shadow = new PGlite('memory://');
+    const shadow = new PGlite('memory://', { loadDataDir: readPGliteEmptyTemplate() });
     try {
       const changed = `${readFileSync(schemaPath, 'utf8')}\nmodel Unmigrated {\n  id Int @id\n}\n`;
       expect(await migrationDrift(new PrismaPGlite(shadow), changed)).toContain('CREATE TABLE "Unmigrated"');

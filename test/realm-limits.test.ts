@@ -42,7 +42,7 @@ describe('Realm.limits', () => {
       defaultPageSize: 20,
       latenessWindowSeconds: 35 * 86_400,
       defaultArrivalDelaySeconds: 7200,
-      idempotencyWindowSeconds: null,
+      idempotencyWindowSeconds: 36 * 86_400,
       maxIngestBatch: 5000,
       rateLimit: { requestsPerWindow: 60, windowSeconds: 60, enforced: false },
       maxQueryCost: 5000,

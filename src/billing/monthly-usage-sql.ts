@@ -18,6 +18,8 @@ export interface MonthlyUsageQuery {
   /** Usage is read up to here (the end of the current hour); the months' end when earlier. */
   to: Date;
   features: readonly { id: string; aggregation: Aggregation }[];
+  /** The zone the months are in, when its month rollups may replace their hours (SUM, COUNT and UNIQUE_COUNT). */
+  rollupTimeZone?: string | null;
 }
 
 /**
@@ -37,6 +39,17 @@ export function buildMonthlyUsageSql(query: MonthlyUsageQuery): { sql: string; p
   const from = query.months[0]!.from;
   const inRange = (alias: string) =>
     `${alias}."realmId" = $1::uuid AND ${alias}."hour" >= $2::timestamptz AND ${alias}."hour" < $3::timestamptz`;
+  const params = [
+    query.realmId,
+    from.toISOString(),
+    query.to.toISOString(),
+    boundaries.map((b) => b.toISOString()),
+    ids(['SUM', 'COUNT']),
+    ids(['MAX', 'LATEST']),
+    ids(['LATEST']),
+    ids(['UNIQUE_COUNT']),
+  ];
+  if (query.rollupTimeZone) return { sql: withMonthRollups(inRange), params: [...params, query.rollupTimeZone], bucketMonth };
   const sql = `
 SELECT u."featureId"::text AS feature, width_bucket(u."hour", $4::timestamptz[]) AS bucket,
   SUM(u."quantity")::text AS quantity, SUM(u."quantity")::text AS "hourSum"
@@ -44,16 +57,7 @@ FROM "UsageHourly" u
 WHERE ${inRange('u')} AND u."featureId" = ANY($5::uuid[])
 GROUP BY u."featureId", 2
 UNION ALL
-SELECT h.feature::text, width_bucket(h.hour, $4::timestamptz[]),
-  (CASE WHEN h.latest THEN (array_agg(h.quantity ORDER BY h.hour DESC))[1] ELSE MAX(h.quantity) END)::text,
-  SUM(h.quantity)::text
-FROM (
-  SELECT u."featureId" AS feature, u."featureId" = ANY($7::uuid[]) AS latest, u."hour" AS hour, SUM(u."quantity") AS quantity
-  FROM "UsageHourly" u
-  WHERE ${inRange('u')} AND u."featureId" = ANY($6::uuid[])
-  GROUP BY 1, 2, 3
-) h
-GROUP BY h.feature, 2, h.latest
+${maxAndLatest(inRange)}
 UNION ALL
 SELECT d.feature::text, d.bucket, COUNT(*)::text, NULL
 FROM (
@@ -62,20 +66,63 @@ FROM (
   WHERE ${inRange('k')} AND k."featureId" = ANY($8::uuid[])
 ) d
 GROUP BY d.feature, d.bucket`;
-  return {
-    sql,
-    params: [
-      query.realmId,
-      from.toISOString(),
-      query.to.toISOString(),
-      boundaries.map((b) => b.toISOString()),
-      ids(['SUM', 'COUNT']),
-      ids(['MAX', 'LATEST']),
-      ids(['LATEST']),
-      ids(['UNIQUE_COUNT']),
-    ],
-    bucketMonth,
-  };
+  return { sql, params, bucketMonth };
+}
+
+/** MAX and LATEST features: per month, the largest (or the last) hour summed over dimensions; never rolled up. */
+function maxAndLatest(inRange: (alias: string) => string): string {
+  return `SELECT h.feature::text, width_bucket(h.hour, $4::timestamptz[]),
+  (CASE WHEN h.latest THEN (array_agg(h.quantity ORDER BY h.hour DESC))[1] ELSE MAX(h.quantity) END)::text,
+  SUM(h.quantity)::text
+FROM (
+  SELECT u."featureId" AS feature, u."featureId" = ANY($7::uuid[]) AS latest, u."hour" AS hour, SUM(u."quantity") AS quantity
+  FROM "UsageHourly" u
+  WHERE ${inRange('u')} AND u."featureId" = ANY($6::uuid[])
+  GROUP BY 1, 2, 3
+) h
+GROUP BY h.feature, 2, h.latest`;
+}
+
+/**
+ * The same statement reading whole months already rolled up (README "Rollups") from the month
+ * rollups of zone $9: per feature, `cut` is the last month boundary at or before its
+ * `rolledThrough`; the months before it come from `UsageRollup` (distinct keys from
+ * `UsageRollupKey`), the hours from it on from the hourly rows. MAX and LATEST read hours (a
+ * space's hour sum is not rolled up).
+ */
+function withMonthRollups(inRange: (alias: string) => string): string {
+  const rolledMonths = (t: string, ids: string) => `${t}."realmId" = $1::uuid AND ${t}."timeZone" = $9::text AND ${t}.unit = 'MONTH' AND ${t}."featureId" = ANY(${ids})
+    AND ${t}.start >= $2::timestamptz AND ${t}.start < cut.rolled`;
+  const tail = (t: string) => `${inRange(t)} AND ${t}."hour" >= (SELECT min(rolled) FROM cut) AND ${t}."hour" >= cut.rolled`;
+  return `
+WITH cut AS MATERIALIZED (
+  SELECT f.id AS "featureId", GREATEST($2::timestamptz, COALESCE((SELECT max(b.at) FROM unnest($4::timestamptz[]) AS b(at) WHERE b.at <= s."rolledThrough"), $2::timestamptz)) AS rolled
+  FROM unnest($5::uuid[] || $8::uuid[]) AS f(id)
+  LEFT JOIN "UsageRollupState" s ON s."realmId" = $1::uuid AND s."featureId" = f.id AND s."timeZone" = $9::text
+)
+SELECT x.feature::text AS feature, width_bucket(x.at, $4::timestamptz[]) AS bucket, SUM(x.quantity)::text AS quantity, SUM(x.quantity)::text AS "hourSum"
+FROM (
+  SELECT u."featureId" AS feature, u."hour" AS at, u."quantity" FROM "UsageHourly" u JOIN cut ON cut."featureId" = u."featureId"
+  WHERE ${tail('u')} AND u."featureId" = ANY($5::uuid[])
+  UNION ALL
+  SELECT r."featureId", r.start, r.quantity FROM "UsageRollup" r JOIN cut ON cut."featureId" = r."featureId"
+  WHERE ${rolledMonths('r', '$5::uuid[]')}
+) x
+GROUP BY x.feature, 2
+UNION ALL
+${maxAndLatest(inRange)}
+UNION ALL
+SELECT d.feature::text, d.bucket, COUNT(*)::text, NULL
+FROM (
+  SELECT k."featureId" AS feature, width_bucket(k."hour", $4::timestamptz[]) AS bucket, k."key"
+  FROM "UsageUniqueKey" k JOIN cut ON cut."featureId" = k."featureId"
+  WHERE ${tail('k')} AND k."featureId" = ANY($8::uuid[])
+  UNION
+  SELECT r."featureId", width_bucket(r.start, $4::timestamptz[]), r.key
+  FROM "UsageRollupKey" r JOIN cut ON cut."featureId" = r."featureId"
+  WHERE ${rolledMonths('r', '$8::uuid[]')}
+) d
+GROUP BY d.feature, d.bucket`;
 }
 
 /**

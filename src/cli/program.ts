@@ -12,6 +12,7 @@ import { registerKeys } from './keys.js';
 import { registerOperator } from './operator.js';
 import { registerRealms } from './realms.js';
 import { registerUsage } from './usage.js';
+import { registerWorker } from './worker.js';
 import { registerWorkspaces } from './workspaces.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerRealms(program);
   registerOperator(program);
   registerAudit(program);
+  registerWorker(program);
   return program;
 }
 

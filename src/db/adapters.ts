@@ -44,9 +44,10 @@ export function describeTarget(target: DatabaseTarget): string {
   return `PostgreSQL (${url.hostname}:${url.port || 5432}${url.pathname}${target.schema ? `, schema ${target.schema}` : ''})`;
 }
 
-export async function openPGlite(dir: string): Promise<PGlite> {
+/** `template`: a data directory tarball for a fresh `dir` (see src/db/pglite-template.ts). */
+export async function openPGlite(dir: string, template?: Blob): Promise<PGlite> {
   if (dir !== 'memory://') mkdirSync(dir, { recursive: true });
-  const pglite = new PGlite(dir);
+  const pglite = new PGlite(dir, template ? { loadDataDir: template } : {});
   await pglite.waitReady;
   return pglite;
 }

@@ -11,15 +11,13 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { applyMigrations, projectRoot, readMigrationsList } from './schema-engine.js';
+import { cacheDir, pgliteEmptyTemplatePath, pgliteVersion, readTarball } from './pglite-empty-template.js';
 import { canTopUpDemo, demoFingerprint, seedDemo } from './seed.js';
 
-const cacheDir = path.join(projectRoot, 'node_modules/.cache/usage-gateway');
 
 function templateKey(): string {
-  const pglitePackage = path.join(projectRoot, 'node_modules/@electric-sql/pglite/package.json');
-  const pgliteVersion = existsSync(pglitePackage) ? (JSON.parse(readFileSync(pglitePackage, 'utf8')) as { version: string }).version : 'unknown';
   return createHash('sha256')
-    .update(pgliteVersion)
+    .update(pgliteVersion())
     .update(JSON.stringify(readMigrationsList().migrationDirectories))
     .digest('hex')
     .slice(0, 16);
@@ -32,43 +30,40 @@ export function pgliteTemplatePath(): string {
 
 /** The migrated data directory for `new PGlite(dir, { loadDataDir })`, or undefined when not built yet. */
 export function readPGliteTemplate(file: string = pgliteTemplatePath()): Blob | undefined {
-  try {
-    return new Blob([readFileSync(file)]);
-  } catch {
-    return undefined;
-  }
+  return readTarball(file);
 }
 
-/** Builds the tarball (unless it exists) and removes those of older migrations; returns its path. */
+/** Written aside and renamed: test runs and starts that run at the same time never read half a file. */
+async function writeTarball(file: string, tarball: Blob) {
+  mkdirSync(cacheDir, { recursive: true });
+  const partial = `${file}.${randomBytes(4).toString('hex')}.partial`;
+  writeFileSync(partial, Buffer.from(await tarball.arrayBuffer()));
+  renameSync(partial, file);
+}
+
+/** Builds the tarballs (unless they exist) and removes those of older migrations; returns the migrated one's path. */
 export async function buildPGliteTemplate(): Promise<string> {
   const file = pgliteTemplatePath();
-  if (existsSync(file)) return file;
+  const emptyFile = pgliteEmptyTemplatePath();
+  if (existsSync(file) && existsSync(emptyFile)) return file;
   const pglite = new PGlite('memory://');
   try {
     await pglite.waitReady;
-    await applyMigrations(new PrismaPGlite(pglite));
     // Uncompressed: gzip saves disk but makes every load slower.
-    const tarball = await pglite.dumpDataDir('none');
-    mkdirSync(cacheDir, { recursive: true });
-    // Written aside and renamed: test runs and starts that run at the same time never read half a file.
-    const partial = `${file}.${randomBytes(4).toString('hex')}.partial`;
-    writeFileSync(partial, Buffer.from(await tarball.arrayBuffer()));
-    renameSync(partial, file);
+    if (!existsSync(emptyFile)) await writeTarball(emptyFile, await pglite.dumpDataDir('none'));
+    await applyMigrations(new PrismaPGlite(pglite));
+    await writeTarball(file, await pglite.dumpDataDir('none'));
   } finally {
     await pglite.close();
   }
   for (const name of readdirSync(cacheDir)) {
-    if (name.startsWith('pglite-migrated-') && name.endsWith('.tar') && path.join(cacheDir, name) !== file) {
-      rmSync(path.join(cacheDir, name), { force: true });
-    }
+    const stale = (name.startsWith('pglite-migrated-') || name.startsWith('pglite-empty-')) && name.endsWith('.tar');
+    if (stale && ![file, emptyFile].includes(path.join(cacheDir, name))) rmSync(path.join(cacheDir, name), { force: true });
   }
   return file;
 }
 
-/** True when `dir` holds no PGlite data directory yet (a first start); `memory://` always starts empty. */
-export function isFreshPGliteDir(dir: string): boolean {
-  return dir === 'memory://' || !existsSync(path.join(dir, 'PG_VERSION'));
-}
+export { isFreshPGliteDir } from './pglite-empty-template.js';
 
 // ---------------------------------------------------------------------------------------------
 // The prebuilt demo

@@ -579,7 +579,8 @@ async function dropIndexesAndConstraints(tx: Tx, tables: string[]): Promise<() =
   for (const c of constraints) await tx.$executeRawUnsafe(`ALTER TABLE ${quote(c.table)} DROP CONSTRAINT ${quote(c.name)}`);
   for (const i of indexes) await tx.$executeRawUnsafe(`DROP INDEX ${quote(i.name)}`);
   return async () => {
-    for (const i of indexes) await tx.$executeRawUnsafe(i.def);
+    // A partitioned table's index reads back as `ON ONLY` (the parent alone, left invalid): recreate it on every partition.
+    for (const i of indexes) await tx.$executeRawUnsafe(i.def.replace(' ON ONLY ', ' ON '));
     for (const c of [...constraints].reverse()) {
       await tx.$executeRawUnsafe(`ALTER TABLE ${quote(c.table)} ADD CONSTRAINT ${quote(c.name)} ${c.def}`);
     }

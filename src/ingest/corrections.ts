@@ -13,6 +13,7 @@ import { afterBatchCommitted } from '../quota/evaluate.js';
 import { visibleWorkspaces } from '../schema/visibility.js';
 import { DIMENSION_NAMES, dimensionKey } from '../usage/dimension-key.js';
 import { featureWatermark } from '../usage/usage-loader.js';
+import { refreshRollups } from '../usage/rollups.js';
 import { floorToHour } from '../usage/time.js';
 import type { NormalizedEvent } from './event.js';
 import {
@@ -90,9 +91,11 @@ type StoredEvent = {
   dimensionKey: string;
   contentHash: string;
   voidedAt: Date | null;
+  /** The UTC day of receipt (YYYY-MM-DD): with `id`, the row's key in the partitioned table. */
+  receivedOn: string;
 } & BucketSpec['dimensions'];
 
-const EVENT_COLUMNS = `id, "idempotencyKey", "featureId", "occurredAt", quantity, "uniqueKey", "dimensionKey", "contentHash", "voidedAt", ${DIMENSION_COLUMNS}`;
+const EVENT_COLUMNS = `id, "receivedOn"::text AS "receivedOn", "idempotencyKey", "featureId", "occurredAt", quantity, "uniqueKey", "dimensionKey", "contentHash", "voidedAt", ${DIMENSION_COLUMNS}`;
 
 function bucketOf(event: Pick<StoredEvent, 'featureId' | 'occurredAt' | 'dimensionKey'> & BucketSpec['dimensions']): BucketSpec {
   return {
@@ -317,6 +320,8 @@ async function finish(
   audit: { action: string; featureId: string; details: Record<string, unknown> },
 ): Promise<Written> {
   const reopened = await guardFinalBuckets(tx, target.realmId, changed, options.reopen ?? false, now);
+  // Rolled-up days and months holding a changed hour are recomputed in this transaction.
+  await refreshRollups(tx, target.realmId, changed);
   if (counts.added + counts.amended + counts.voided === 0 && !changed.length) {
     return { result: { bucketIds: [], reopened: 0, ...counts }, changed: [] };
   }
@@ -375,7 +380,7 @@ export async function voidUsageEvent(prisma: PrismaClient, target: CorrectionTar
     const stored = (await lockedEvents(tx, target, [idempotencyKey])).get(idempotencyKey);
     if (!stored) throw notFound(idempotencyKey, target);
     if (stored.voidedAt) return { result: { bucketIds: [], reopened: 0, added: 0, amended: 0, voided: 0, unchanged: 1 }, changed: [] };
-    await tx.$executeRawUnsafe(`UPDATE "UsageEvent" SET "voidedAt" = $2::timestamptz WHERE id = $1::bigint`, String(stored.id), now.toISOString());
+    await tx.$executeRawUnsafe(`UPDATE "UsageEvent" SET "voidedAt" = $2::timestamptz WHERE id = $1::bigint AND "receivedOn" = $3::date`, String(stored.id), now.toISOString(), stored.receivedOn);
     const changed = await recomputeBuckets(tx, target.realmId, [bucketOf(stored)]);
     return finish(tx, target, options, now, changed, { added: 0, amended: 0, voided: 1, unchanged: 0 }, {
       action: 'usage.void',
@@ -492,7 +497,12 @@ export async function backfillUsage(prisma: PrismaClient, target: CorrectionTarg
     const resent = new Set(batch.map((e) => e.idempotencyKey));
     const toVoid = replaced.filter((row) => !row.voidedAt && !resent.has(row.idempotencyKey));
     if (toVoid.length) {
-      await tx.$executeRawUnsafe(`UPDATE "UsageEvent" SET "voidedAt" = $2::timestamptz WHERE id = ANY($1::bigint[])`, toVoid.map((row) => String(row.id)), now.toISOString());
+      await tx.$executeRawUnsafe(`UPDATE "UsageEvent" e SET "voidedAt" = $2::timestamptz FROM unnest($1::bigint[], $3::date[]) AS v(id, "receivedOn")
+         WHERE e.id = v.id AND e."receivedOn" = v."receivedOn"`,
+        toVoid.map((row) => String(row.id)),
+        now.toISOString(),
+        toVoid.map((row) => row.receivedOn),
+      );
     }
     // REPLACE also resets buckets of the range that no event explains (imported aggregates).
     const rangeBuckets =

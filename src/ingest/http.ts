@@ -27,6 +27,7 @@ import {
 
 export { DEFAULT_INGEST_MAX_BYTES, DEFAULT_INGEST_MAX_SECONDS, parseIngestMaxBytes, parseIngestMaxSeconds } from './ndjson.js';
 import { ingestBatch, MAX_BATCH, type IngestErrorCode } from './pipeline.js';
+import { ingestIntoLog, IngestLogFullError, IngestLogUnavailableError, INGEST_LOG_FULL_RETRY_AFTER_SECONDS, INGEST_LOG_UNAVAILABLE_RETRY_AFTER_SECONDS, type IngestLog } from './log.js';
 
 /** The answer lists the first this many rejected lines (`rejected` counts them all). */
 export const MAX_REPORTED_ERRORS = 1000;
@@ -53,6 +54,11 @@ export interface IngestEndpointOptions {
   logger?: Logger;
   /** Records every request of a known key (rate-limited ones included) as its API traffic, endpoint "POST /ingest". */
   trafficRecorder?: TrafficRecorder;
+  /**
+   * The durable ingestion log (NATS_URL): valid events are stored there and the answer comes once
+   * JetStream acknowledged them; workers fold them later. Without it: straight into the database.
+   */
+  log?: IngestLog;
 }
 
 export type IngestLineErrorCode = IngestErrorCode | 'MALFORMED_JSON' | 'INVALID_UTF8' | 'LINE_TOO_LONG';
@@ -66,9 +72,9 @@ export interface IngestLineError {
 
 /** The 200 answer. */
 export interface IngestResponseBody {
-  /** Events stored by this request. */
+  /** Events stored by this request (with NATS_URL: stored in the ingestion log, counted once a worker folds them). */
   accepted: number;
-  /** Events already stored with the same idempotency key and content (nothing changed). */
+  /** Events already stored with the same idempotency key and content (nothing changed); with NATS_URL: repeated in the body or already in the log. */
   duplicates: number;
   /** Lines not stored: malformed lines and rejected events. */
   rejected: number;
@@ -154,8 +160,18 @@ async function ingestStream(
       }
       if (events.length > 0) {
         const now = options.now?.();
+        const { log } = options;
         // Not counted in the request's statement log: a long upload would grow it without bound.
-        const result = await outsideRecording(() => ingestBatch(options.prisma, realm, events, now ? { now } : undefined));
+        const result = await outsideRecording(() =>
+          log ? ingestIntoLog(options.prisma, log, realm, events, now ?? new Date()) : ingestBatch(options.prisma, realm, events, now ? { now } : undefined),
+        ).catch((error: unknown) => {
+          // Part of the batch may be in the log already (publishers filled it meanwhile): counted.
+          if (error instanceof IngestLogFullError || error instanceof IngestLogUnavailableError) {
+            progress.accepted += error.accepted;
+            progress.duplicates += error.duplicates;
+          }
+          throw error;
+        });
         progress.accepted += result.accepted;
         progress.duplicates += result.duplicates;
         for (const rejection of result.rejected) {
@@ -286,6 +302,18 @@ export function useIngestEndpoint(options: IngestEndpointOptions): Plugin {
       }
       // The batches before were stored: the counts say how far it got.
       if (isDatabaseUnavailable(error)) return serviceUnavailableResponse(counts());
+      if (error instanceof IngestLogFullError) {
+        return errorResponse(503, 'INGEST_LOG_FULL', `${error.message} The batches before were stored.`, {
+          headers: { 'retry-after': String(INGEST_LOG_FULL_RETRY_AFTER_SECONDS) },
+          extensions: { retryAfter: INGEST_LOG_FULL_RETRY_AFTER_SECONDS, ...counts() },
+        });
+      }
+      if (error instanceof IngestLogUnavailableError) {
+        return errorResponse(503, 'INGEST_LOG_UNAVAILABLE', `${error.message} The batches before were stored.`, {
+          headers: { 'retry-after': String(INGEST_LOG_UNAVAILABLE_RETRY_AFTER_SECONDS) },
+          extensions: { retryAfter: INGEST_LOG_UNAVAILABLE_RETRY_AFTER_SECONDS, ...counts() },
+        });
+      }
       options.onUnexpectedError?.(error);
       return errorResponse(
         500,

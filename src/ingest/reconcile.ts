@@ -1,4 +1,7 @@
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { eventsRetainedFrom } from '../db/partitions.js';
+import { MAX_FUTURE_MS } from './event.js';
+import { rollupDifferences, type RollupDifference } from '../usage/rollups.js';
 
 export interface BucketDifference {
   realmId: string;
@@ -27,6 +30,16 @@ export interface ReconcileReport {
   importedBuckets: number;
   differences: BucketDifference[];
   uniqueKeyDifferences: UniqueKeyDifference[];
+  /**
+   * Buckets before `checkableFrom` are not checked: event retention (EVENT_RETENTION_DAYS) dropped
+   * raw events that may have fed them. Null when retention never dropped any.
+   */
+  checkableFrom: Date | null;
+  /** Stored buckets older than `checkableFrom`: could not be checked. */
+  uncheckedBuckets: number;
+  /** Rolled-up days and months recomputed from the hourly rows. */
+  rollupUnitsChecked: number;
+  rollupDifferences: RollupDifference[];
 }
 
 const HOUR_OF = (column: string) => `(date_trunc('hour', ${column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`;
@@ -44,6 +57,11 @@ export async function reconcile(prisma: PrismaClient, options: { realmId?: strin
     if (!params.length) params.push(options.realmId);
     return `${alias}."realmId" = $1::uuid`;
   };
+  // An event of hour H was received at H − MAX_FUTURE_MS or later: buckets from `checkableFrom` on
+  // have all their events in retained partitions; older ones may have lost some.
+  const retainedFrom = await eventsRetainedFrom(prisma);
+  const checkableFrom = retainedFrom ? new Date(retainedFrom.getTime() + MAX_FUTURE_MS) : null;
+  const checkable = (hour: string) => `${hour} >= '${checkableFrom ? checkableFrom.toISOString() : '-infinity'}'::timestamptz`;
   // Buckets with only voided events are checked too: they must be empty.
   const live = `FILTER (WHERE e."voidedAt" IS NULL)`;
   const expected = `
@@ -55,13 +73,14 @@ export async function reconcile(prisma: PrismaClient, options: { realmId?: strin
         ELSE SUM(e."quantity") ${live} END, 0) AS quantity,
       COUNT(*) ${live} AS events
     FROM "UsageEvent" e JOIN "Feature" f ON f.id = e."featureId"
-    WHERE ${realmFilter('e')}
+    WHERE ${realmFilter('e')} AND ${checkable(HOUR_OF('e."occurredAt"'))}
     GROUP BY e."realmId", e."featureId", ${HOUR_OF('e."occurredAt"')}, e."dimensionKey", f."aggregation"`;
 
-  const [counts] = await prisma.$queryRawUnsafe<{ checked: bigint; imported: bigint }[]>(
+  const [counts] = await prisma.$queryRawUnsafe<{ checked: bigint; imported: bigint; unchecked: bigint }[]>(
     `WITH x AS (${expected})
      SELECT (SELECT count(*) FROM x) AS checked,
-            (SELECT count(*) FROM "UsageHourly" h WHERE ${realmFilter('h')}
+            (SELECT count(*) FROM "UsageHourly" h WHERE ${realmFilter('h')} AND NOT ${checkable('h.hour')}) AS unchecked,
+            (SELECT count(*) FROM "UsageHourly" h WHERE ${realmFilter('h')} AND ${checkable('h.hour')}
                AND NOT EXISTS (SELECT 1 FROM x WHERE x."realmId" = h."realmId" AND x."featureId" = h."featureId" AND x.hour = h.hour AND x."dimensionKey" = h."dimensionKey")) AS imported`,
     ...params,
   );
@@ -79,10 +98,10 @@ export async function reconcile(prisma: PrismaClient, options: { realmId?: strin
   const uniqueKeyDifferences = await prisma.$queryRawUnsafe<UniqueKeyDifference[]>(
     `WITH sent AS (
        SELECT DISTINCT e."realmId", e."featureId", ${HOUR_OF('e."occurredAt"')} AS hour, e."dimensionKey", e."uniqueKey" AS key
-       FROM "UsageEvent" e WHERE e."uniqueKey" IS NOT NULL AND e."voidedAt" IS NULL AND ${realmFilter('e')}
+       FROM "UsageEvent" e WHERE e."uniqueKey" IS NOT NULL AND e."voidedAt" IS NULL AND ${realmFilter('e')} AND ${checkable(HOUR_OF('e."occurredAt"'))}
      ), stored AS (
        SELECT k."realmId", k."featureId", k.hour, k."dimensionKey", k.key FROM "UsageUniqueKey" k
-       WHERE ${realmFilter('k')} AND EXISTS (
+       WHERE ${realmFilter('k')} AND ${checkable('k.hour')} AND EXISTS (
          SELECT 1 FROM "UsageEvent" e WHERE e."realmId" = k."realmId" AND e."featureId" = k."featureId"
            AND e."dimensionKey" = k."dimensionKey" AND ${HOUR_OF('e."occurredAt"')} = k.hour)
      )
@@ -95,5 +114,15 @@ export async function reconcile(prisma: PrismaClient, options: { realmId?: strin
      ORDER BY 1, 2, 3, 4, 5 LIMIT ${limit}`,
     ...params,
   );
-  return { bucketsChecked: Number(counts!.checked), importedBuckets: Number(counts!.imported), differences, uniqueKeyDifferences };
+  const rollups = await rollupDifferences(prisma, { realmId: options.realmId, limit });
+  return {
+    bucketsChecked: Number(counts!.checked),
+    importedBuckets: Number(counts!.imported),
+    checkableFrom,
+    uncheckedBuckets: Number(counts!.unchecked),
+    differences,
+    uniqueKeyDifferences,
+    rollupUnitsChecked: rollups.unitsChecked,
+    rollupDifferences: rollups.differences,
+  };
 }

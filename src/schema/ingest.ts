@@ -3,6 +3,14 @@ import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
 import { MAX_GRAPHQL_EVENTS, tooManyEvents, withUnknownFields } from '../ingest/graphql-limit.js';
 import { ingestBatch, type IngestRejection, type IngestResult } from '../ingest/pipeline.js';
+import {
+  ingestIntoLog,
+  IngestLogFullError,
+  IngestLogUnavailableError,
+  INGEST_LOG_FULL_RETRY_AFTER_SECONDS,
+  INGEST_LOG_UNAVAILABLE_RETRY_AFTER_SECONDS,
+} from '../ingest/log.js';
+import { createGraphQLError } from 'graphql-yoga';
 import { featureWatermark } from '../usage/usage-loader.js';
 import { FeatureNode } from './feature.js';
 import { visibleApiKeys, visibleApps, visibleDatastreams, visibleProjects, visibleWorkspaces } from './visibility.js';
@@ -69,10 +77,31 @@ const IngestRejectionRef = builder.objectRef<IngestRejection>('IngestRejection')
   }),
 });
 
+/** A 503 for a log that is full or cannot be reached, with what of the call was stored (re-sending is safe). */
+function ingestLogError(error: unknown): unknown {
+  const full = error instanceof IngestLogFullError;
+  if (!full && !(error instanceof IngestLogUnavailableError)) return error;
+  const retryAfter = full ? INGEST_LOG_FULL_RETRY_AFTER_SECONDS : INGEST_LOG_UNAVAILABLE_RETRY_AFTER_SECONDS;
+  return createGraphQLError(error.message, {
+    extensions: {
+      code: full ? 'INGEST_LOG_FULL' : 'INGEST_LOG_UNAVAILABLE',
+      retryAfter,
+      accepted: error.accepted,
+      duplicates: error.duplicates,
+      http: { status: 503, headers: { 'Retry-After': String(retryAfter) } },
+    },
+  });
+}
+
 const IngestUsagePayload = builder.objectRef<IngestResult>('IngestUsagePayload').implement({
   fields: (t) => ({
-    accepted: t.exposeInt('accepted', { description: 'New events counted.' }),
-    duplicates: t.exposeInt('duplicates', { description: 'Events already received with the same content (not counted again).' }),
+    accepted: t.exposeInt('accepted', {
+      description: 'New events counted. With the ingestion log (NATS_URL): new events stored in the log, counted when a worker folds them.',
+    }),
+    duplicates: t.exposeInt('duplicates', {
+      description:
+        'Events already received with the same content (not counted again). With the ingestion log: repeated in the call or already in the log; a repeat of an event already folded is known only at the fold.',
+    }),
     rejected: t.expose('rejected', { type: [IngestRejectionRef] }),
   }),
 });
@@ -87,7 +116,11 @@ builder.mutationField('ingestUsage', (t) =>
       // Normally refused before validation (useIngestEventLimit); this covers a yoga without the plugin.
       if (events.length > MAX_GRAPHQL_EVENTS) throw tooManyEvents(events.length);
       const raw = withUnknownFields(events, ctx.memo, eventsVariable(info.fieldNodes));
-      return ingestBatch(ctx.prisma, { realmId: ctx.viewer.realmId, workspaceId: ctx.viewer.workspaceId }, raw, { now: ctx.now });
+      const target = { realmId: ctx.viewer.realmId, workspaceId: ctx.viewer.workspaceId };
+      if (!ctx.ingestLog) return ingestBatch(ctx.prisma, target, raw, { now: ctx.now });
+      return ingestIntoLog(ctx.prisma, ctx.ingestLog, target, raw, ctx.now).catch((error: unknown) => {
+        throw ingestLogError(error);
+      });
     },
   }),
 );
@@ -140,7 +173,8 @@ builder.prismaObject('UsageHourly', {
 builder.queryField('usageRevisions', (t) =>
   t.prismaConnection({
     type: 'UsageHourly',
-    cursor: 'id',
+    // The table is partitioned by hour: (id, hour) is the unique key.
+    cursor: 'id_hour',
     description: "Hourly buckets of the key's realm that changed after `since`, oldest change first: re-sync only what moved.",
     authScopes: { usageRead: true },
     args: { since: t.arg({ type: 'DateTime', required: true }) },

@@ -1,3 +1,4 @@
+import { eventRetentionDays } from '../db/retention-window.js';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { badUserInput } from '../errors.js';
@@ -46,8 +47,9 @@ const RealmLimitsRef = builder.objectRef<RealmLimits>('RealmLimits').implement({
     }),
     idempotencyWindowSeconds: t.int({
       nullable: true,
-      description: 'How long the idempotency key of an ingested event is remembered (a re-send within it is a duplicate). Null: forever — raw events and their keys are never deleted today.',
-      resolve: () => null,
+      description:
+        'How long the idempotency key of an ingested event is remembered at least, from its receipt (EVENT_RETENTION_DAYS; whole UTC days of events are dropped after it): a re-send within it is a duplicate. It exceeds `latenessWindowSeconds`, so a later re-send is refused as TOO_LATE: an event is never counted twice.',
+      resolve: () => eventRetentionDays() * 86_400,
     }),
     maxIngestBatch: t.int({ description: 'Events per ingestion call.', resolve: () => MAX_BATCH }),
     rateLimit: t.field({ type: RateLimitPlanRef, resolve: (limits) => limits }),

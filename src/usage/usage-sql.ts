@@ -1,6 +1,7 @@
 import type { DimensionValues } from './dimension-key.js';
 import type { Aggregation } from '../generated/prisma/enums.js';
-import { bucketStartsOf, type Granularity, type TimeRange } from './time.js';
+import { bucketStart, bucketStartsOf, nextBucketStart, type Granularity, type TimeRange } from './time.js';
+import { ROLLED_UP } from './rollups.js';
 
 /** What a `usage` field is read for: the parent nodes it hangs off. */
 export type UsageParentKind =
@@ -53,6 +54,11 @@ export interface UsageQuery {
   features: readonly { id: string; aggregation: Aggregation }[];
   /** Whether totals over the whole range are wanted too (for SUMMARIZED they are the points). */
   totals?: boolean;
+  /**
+   * The zone whose day and month rollups may replace hourly rows (see `rollupZone`): the report's
+   * own zone, or any zone for SUMMARIZED. Absent: hourly rows only.
+   */
+  rollupTimeZone?: string | null;
 }
 
 /** A row of `buildUsageSql`: dimensions not grouped by are absent. */
@@ -129,14 +135,15 @@ export function usageSqlParts(query: UsageQuery, p: Params) {
   const dimensionNames = DIMENSIONS.map((d) => `"${DIMENSION_COLUMN[d]}"`).join(', ');
   const dimensionOutput = DIMENSIONS.map((d) => `"${DIMENSION_COLUMN[d]}"::text`).join(', ');
 
-  const filters = (t: string) => {
+  /** `t`'s conditions; `time` names its time column and bounds when they are not `hour` in the range. */
+  const filters = (t: string, time: { column: string; from: string; to: string } = { column: 'hour', from, to }) => {
     // Parents read by their own column (a workspace alone, a datastream, …) are rows of the caller's
     // realm already, and that column has its own (column, hour) index: the realm check is kept out
     // of index selection there. As an index condition, with the feature ids, it steers PostgreSQL
     // into the (realm, feature, hour) unique index, reading every workspace's rows of a realm to
     // answer a dashboard of 50 (see BENCHMARKS.md).
     const realmCheck = PARENT_COLUMN_KINDS.includes(query.parentKind) ? `(${t}."realmId" = ${realm}) IS TRUE` : `${t}."realmId" = ${realm}`;
-    const conditions = [realmCheck, `${t}."hour" >= ${from}`, `${t}."hour" < ${to}`];
+    const conditions = [realmCheck, `${t}."${time.column}" >= ${time.from}`, `${t}."${time.column}" < ${time.to}`];
     const ids: [keyof UsageFilterIds, string, string][] = [
       ['featureIds', 'featureId', 'uuid[]'],
       ['workspaceIds', 'workspaceId', 'uuid[]'],
@@ -166,7 +173,7 @@ export function usageSqlParts(query: UsageQuery, p: Params) {
       case 'HOUR':
         return hour;
       default: {
-        // The buckets' starts come from \`bucketStartsOf\`, so SQL and TypeScript agree on every
+        // The buckets' starts come from `bucketStartsOf`, so SQL and TypeScript agree on every
         // zone's days (PostgreSQL's date_trunc in a zone picks the later of two local midnights).
         const starts = (startsParam ??= p.add(
           bucketStartsOf(query.range, query.granularity, query.timeZone).map((d) => d.toISOString()),
@@ -193,7 +200,7 @@ export function usageSqlParts(query: UsageQuery, p: Params) {
 export function buildUsageSql(query: UsageQuery): { sql: string; params: unknown[] } {
   const p = new Params();
   // Features are picked per kind below; the filter's feature ids are already among them.
-  const { parents, filters, bucket, iso } = usageSqlParts({ ...query, filter: { ...query.filter, featureIds: undefined } }, p);
+  const { parents, realm, from, to, filters, bucket, iso } = usageSqlParts({ ...query, filter: { ...query.filter, featureIds: undefined } }, p);
   const grouped = DIMENSIONS.filter((d) => query.groupBy.includes(d));
   const withTotals = (query.totals ?? true) && query.granularity !== 'SUMMARIZED';
   const ofKind = (kinds: Aggregation[]) => query.features.filter((f) => kinds.includes(f.aggregation)).map((f) => f.id);
@@ -226,10 +233,14 @@ WHERE ${parent.where} AND ${filters(t)} AND ${t}."featureId" = ANY(${p.add(featu
 GROUP BY ${groupBy}`;
   };
 
+  // Whole local days (and months) already rolled up are read from the rollups; MAX stays hourly.
+  const plan = rollupPlan(query);
+  const rolled = plan ? rollupSources(query, plan, p, { parents, realm, from, to, filters, output }) : null;
+
   const parts: string[] = [];
   const additive = ofKind(['SUM', 'COUNT']);
-  if (additive.length) parts.push(directPart('UsageHourly', 'u', 'SUM(u."quantity")', additive));
-  const peaks = ofKind(['MAX', 'LATEST']);
+  if (additive.length) parts.push(rolled ? rolled.additive(additive) : directPart('UsageHourly', 'u', 'SUM(u."quantity")', additive));
+  const peaks = ofKind(rolled ? ['MAX'] : ['MAX', 'LATEST']);
   if (peaks.length) {
     const parent = parentClause(query.parentKind, 'u', parents);
     const dims = grouped.map((d) => `u."${DIMENSION_COLUMN[d]}"`);
@@ -249,8 +260,10 @@ FROM (
 ) h
 GROUP BY ${groupBy}`);
   }
+  const latest = ofKind(['LATEST']);
+  if (rolled && latest.length) parts.push(rolled.latest(latest));
   const unique = ofKind(['UNIQUE_COUNT']);
-  if (unique.length) parts.push(directPart('UsageUniqueKey', 'k', 'COUNT(DISTINCT k."key")', unique));
+  if (unique.length) parts.push(rolled ? rolled.unique(unique) : directPart('UsageUniqueKey', 'k', 'COUNT(DISTINCT k."key")', unique));
   // No feature to read: a statement with the right columns and no rows (and no parameters: the
   // drivers refuse parameters a statement does not use) keeps callers simple.
   if (!parts.length) {
@@ -259,5 +272,121 @@ GROUP BY ${groupBy}`);
       params: [],
     };
   }
-  return { sql: `/* usage */\n${parts.join('\nUNION ALL\n')}`, params: p.values };
+  return { sql: `/* usage */\n${rolled ? `WITH ${rolled.cte}\n` : ''}${parts.join('\nUNION ALL\n')}`, params: p.values };
+}
+
+/** The whole local days inside a question's range, and its whole months when it is asked by month (or summarized). */
+export interface RollupPlan {
+  timeZone: string;
+  wholeFrom: Date;
+  wholeTo: Date;
+  /** Month starts from the first whole month's to the last's end; empty when no whole month is wanted. */
+  monthStarts: Date[];
+}
+
+/**
+ * Whether a question may read rollups: not by HOUR, not for a license (its contract cuts hours),
+ * and only when its range holds a whole local day of the rollups' zone.
+ */
+export function rollupPlan(query: UsageQuery): RollupPlan | null {
+  const zone = query.rollupTimeZone;
+  if (!zone || query.granularity === 'HOUR' || query.parentKind === 'LICENSE') return null;
+  if (!query.features.some((f) => ROLLED_UP.includes(f.aggregation))) return null;
+  const { from, to } = query.range;
+  const firstDay = bucketStart(from, 'DAY', zone);
+  const wholeFrom = firstDay.getTime() === from.getTime() ? firstDay : nextBucketStart(firstDay, 'DAY', zone);
+  const wholeTo = bucketStart(to, 'DAY', zone);
+  if (wholeFrom >= wholeTo) return null;
+  const monthStarts: Date[] = [];
+  if (query.granularity === 'MONTH' || query.granularity === 'SUMMARIZED') {
+    const firstMonth = bucketStart(wholeFrom, 'MONTH', zone);
+    let month = firstMonth.getTime() === wholeFrom.getTime() ? firstMonth : nextBucketStart(firstMonth, 'MONTH', zone);
+    for (; month <= wholeTo; month = nextBucketStart(month, 'MONTH', zone)) monthStarts.push(month);
+  }
+  return { timeZone: zone, wholeFrom, wholeTo, monthStarts: monthStarts.length >= 2 ? monthStarts : [] };
+}
+
+type OutputOf = (t: string, hour: string, quantity: string, parentExpr: string) => { select: string; groupBy: string };
+type FiltersOf = (t: string, time?: { column: string; from: string; to: string }) => string;
+
+/**
+ * The parts of a question that read rollups. Per feature, `cut` says how far its days are rolled
+ * up in the zone (clamped to the range's whole days): the units before that come from the rollups,
+ * the hours before the first whole day and from there on from the hourly rows. All rows of a part
+ * go through one GROUP BY, so points and totals (GROUPING SETS) stay one pass and UNIQUE_COUNT
+ * counts distinct keys across hours, days and months alike.
+ */
+function rollupSources(
+  query: UsageQuery,
+  plan: RollupPlan,
+  p: Params,
+  h: { parents: string; realm: string; from: string; to: string; filters: FiltersOf; output: OutputOf },
+) {
+  const grouped = DIMENSIONS.filter((d) => query.groupBy.includes(d)).map((d) => DIMENSION_COLUMN[d]);
+  const zone = p.add(plan.timeZone, 'text');
+  const wholeFrom = p.add(plan.wholeFrom.toISOString(), 'timestamptz');
+  const wholeTo = p.add(plan.wholeTo.toISOString(), 'timestamptz');
+  const monthFrom = p.add((plan.monthStarts[0] ?? plan.wholeFrom).toISOString(), 'timestamptz');
+  const months = p.add(plan.monthStarts.map((m) => m.toISOString()), 'timestamptz[]');
+  const rolledIds = query.features.filter((f) => ROLLED_UP.includes(f.aggregation)).map((f) => f.id);
+  const cte = `cut AS MATERIALIZED (
+  SELECT f.id AS "featureId", c.rolled, COALESCE((SELECT max(m.start) FROM unnest(${months}) AS m(start) WHERE m.start <= c.rolled), ${wholeFrom}) AS "monthTo"
+  FROM unnest(${p.add(rolledIds, 'uuid[]')}) AS f(id)
+  LEFT JOIN "UsageRollupState" s ON s."realmId" = ${h.realm} AND s."featureId" = f.id AND s."timeZone" = ${zone}
+  CROSS JOIN LATERAL (SELECT LEAST(GREATEST(COALESCE(s."rolledThrough", ${wholeFrom}), ${wholeFrom}), ${wholeTo}) AS rolled) c
+)`;
+
+  const source = (table: string, t: string, features: string, at: string, value: string, time: { column: string; from: string; to: string }, extra?: { join: string; where: string }) => {
+    const parent = parentClause(query.parentKind, t, h.parents);
+    const columns = [`${parent.expr} AS parent`, `${t}."featureId"`, ...grouped.map((c) => `${t}."${c}"`), `${at} AS at`, `${value} AS value`];
+    return `  SELECT ${columns.join(', ')}
+  FROM "${table}" ${t}${extra ? ` ${extra.join}` : ''} ${parent.join}
+  WHERE ${parent.where} AND ${h.filters(t, time)} AND ${t}."featureId" = ANY(${features})${extra ? ` AND ${extra.where}` : ''}`;
+  };
+  const cutJoin = (t: string) => `JOIN cut ON cut."featureId" = ${t}."featureId"`;
+  /** Hourly rows: before the first whole day, and from the feature's rolled-up end (the earliest of them bounds the index scan). */
+  const hours = (table: string, t: string, features: string, value: string) => [
+    source(table, t, features, `${t}.hour`, value, { column: 'hour', from: h.from, to: wholeFrom }),
+    source(table, t, features, `${t}.hour`, value, { column: 'hour', from: '(SELECT min(rolled) FROM cut)', to: h.to }, { join: cutJoin(t), where: `${t}.hour >= cut.rolled` }),
+  ];
+  /** Rolled-up units: the whole months before the feature's rolled-up end, and the other whole days before it. */
+  const units = (table: string, t: string, features: string, at: string, value: string) => {
+    // The plain realm condition steers the rollup tables into their (realm, zone, unit, feature, start) key.
+    const zoneUnit = (unit: string) => `${t}."realmId" = ${h.realm} AND ${t}."timeZone" = ${zone} AND ${t}.unit = '${unit}'`;
+    const days = source(table, t, features, at, value, { column: 'start', from: wholeFrom, to: wholeTo }, {
+      join: cutJoin(t),
+      where: `${zoneUnit('DAY')} AND ${t}.start < cut.rolled AND NOT (${t}.start >= ${monthFrom} AND ${t}.start < cut."monthTo")`,
+    });
+    if (!plan.monthStarts.length) return [days];
+    const wholeMonths = source(table, t, features, at, value, { column: 'start', from: monthFrom, to: wholeTo }, { join: cutJoin(t), where: `${zoneUnit('MONTH')} AND ${t}.start < cut."monthTo"` });
+    return [days, wholeMonths];
+  };
+  const union = (rows: string[]) => `(\n${rows.join('\n  UNION ALL\n')}\n)`;
+  const dims = grouped.map((c) => `x."${c}", `).join('');
+
+  return {
+    cte,
+    additive(features: string[]) {
+      const ids = p.add(features, 'uuid[]');
+      const { select, groupBy } = h.output('x', 'x.at', 'SUM(x.value)', 'x.parent');
+      return `SELECT ${select}\nFROM ${union([...hours('UsageHourly', 'u', ids, 'u.quantity'), ...units('UsageRollup', 'r', ids, 'r.start', 'r.quantity')])} x\nGROUP BY ${groupBy}`;
+    },
+    /** LATEST: a unit's row stands at its last hour with usage, which no later hour of the bucket can share with a row of another unit. */
+    latest(features: string[]) {
+      const ids = p.add(features, 'uuid[]');
+      const { select, groupBy } = h.output('l', 'l.at', '(array_agg(l.value ORDER BY l.at DESC))[1]', 'l.parent');
+      return `SELECT ${select}
+FROM (
+  SELECT x.parent, x."featureId", ${dims}x.at, SUM(x.value) AS value
+  FROM ${union([...hours('UsageHourly', 'u', ids, 'u.quantity'), ...units('UsageRollup', 'r', ids, 'r."lastHour"', 'r.quantity')])} x
+  GROUP BY x.parent, x."featureId", ${dims}x.at
+) l
+GROUP BY ${groupBy}`;
+    },
+    unique(features: string[]) {
+      const ids = p.add(features, 'uuid[]');
+      const { select, groupBy } = h.output('x', 'x.at', 'COUNT(DISTINCT x.value)', 'x.parent');
+      return `SELECT ${select}\nFROM ${union([...hours('UsageUniqueKey', 'k', ids, 'k.key'), ...units('UsageRollupKey', 'r', ids, 'r.start', 'r.key')])} x\nGROUP BY ${groupBy}`;
+    },
+  };
 }
