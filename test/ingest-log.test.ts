@@ -594,7 +594,8 @@ describe.runIf(testDatabaseKind() === 'pglite')('a gateway with NATS_URL and ING
   it('refuses to start when NATS cannot be reached, in one line', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ugw-log-gateway-'));
     try {
-      const server = startServer({ PGLITE_DIR: dir, PORT: String(await freePort()), HOST: '127.0.0.1', NATS_URL: `nats://127.0.0.1:${await freePort()}` });
+      // No demo: the log is opened after the database, and the demo's copy is not what this test is about.
+      const server = startServer({ PGLITE_DIR: dir, PORT: String(await freePort()), HOST: '127.0.0.1', SEED_DEMO: 'false', NATS_URL: `nats://127.0.0.1:${await freePort()}` });
       expect(await server.exited).toBe(1);
       expect(server.stderr.join('\n')).toMatch(/^error: cannot open the ingestion log on NATS at nats:\/\/127\.0\.0\.1:\d+ .*check NATS_URL/m);
     } finally {
