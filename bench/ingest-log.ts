@@ -319,7 +319,7 @@ function renderSection(rows: Row[], notes: string[], options: { events: number; 
     '**Method.** `bench/ingest-log.ts` seeds the demo into a scratch PostgreSQL database (dropped',
     'afterwards). Each run has a stream of its own on the local nats-server (file storage) and a forked',
     'gateway process (`createApp` + `POST /ingest` with the log) on 127.0.0.1. The events are new each',
-    "run and follow bench/ingest.ts's mix (five features, dimensions, timestamps in the last 90 minutes);",
+    "run and follow bench/ingest.ts's mix of five features and their dimensions, with timestamps in the last 90 minutes;",
     `they are sent as NDJSON requests of ${EVENTS_PER_REQUEST.toLocaleString('en-US')} events by ${options.uploads} concurrent senders. "Acknowledged at the edge"`,
     'is events ÷ the time from the first request to the last answer (each answer comes after JetStream',
     'stored every valid event of the request). "Edge only" runs no worker (the stream is checked to hold',

@@ -11,7 +11,7 @@
  *    `--before <dir>` (a checkout of older code, e.g. `git worktree add <dir> HEAD~1` with node_modules
  *    linked), each database is measured first with that checkout's gateway code, then with this one's.
  * 2. This process generates N valid events for the demo realm deterministically (a fixed mix of
- *    features and dimensions, timestamps in the last 90 minutes), as NDJSON in memory, split into
+ *    features and dimensions, timestamps in the current hour), as NDJSON in memory, split into
  *    `--streams` disjoint slices.
  * 3. It sends the slices as concurrent uploads (fetch, streamed bodies) and times from the first
  *    byte to the last answer: events/s = N / seconds. Then it sends the very same bodies again
@@ -153,11 +153,19 @@ function random(seed: number) {
   };
 }
 
-const WINDOW_MS = 90 * 60_000;
+const HOUR_MS = 3_600_000;
+
+/**
+ * Events fall between the start of the current hour and `base`: the demo's seeded aggregates end at
+ * the last whole hour, and a bucket holding both a seeded aggregate and events cannot be reconciled.
+ */
+function eventWindowMs(base: number): number {
+  return base - Math.floor(base / HOUR_MS) * HOUR_MS;
+}
 
 /** Event `i` of the run: a fixed mix of features (SUM, COUNT, UNIQUE_COUNT, MAX) and dimensions. */
 function generateEvent(i: number, base: number, dims: Dimensions, next: () => number): Record<string, unknown> {
-  const timestamp = new Date(base - Math.floor(next() * WINDOW_MS)).toISOString();
+  const timestamp = new Date(base - Math.floor(next() * eventWindowMs(base))).toISOString();
   const pick = next();
   const idempotencyKey = `bench-${i}`;
   if (pick < 0.45) {
@@ -485,6 +493,9 @@ async function benchDatabase(kind: DatabaseKind, code: [string, string], options
     gateway = await startGateway(kind, where, codeRoot);
     const { ready } = gateway;
     process.stderr.write(`${what}: ${ready.description} (server ${ready.serverVersion}), seeded in ${(ready.seedMs / 1000).toFixed(1)} s\n`);
+    // At least a minute into the hour, so the events spread over some time (see eventWindowMs).
+    const intoHour = eventWindowMs(Date.now());
+    if (intoHour < 60_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - intoHour));
     const base = Date.now();
     const bodies = generateBodies(options.events, options.streams, base, ready.dims);
     const bytes = bodies.flat().reduce((sum, chunk) => sum + chunk.length, 0);
