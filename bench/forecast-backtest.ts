@@ -20,6 +20,7 @@ import { openDatabase } from '../src/db/database.js';
 import { seedDemo } from '../src/db/seed.js';
 import { FORECAST_HISTORY_DAYS, FORECAST_METHOD, FORECAST_TREND_DAMPING, forecastPeriod, weekdayOf } from '../src/usage/forecast.js';
 import { dayNumber } from '../src/usage/time.js';
+import { random } from './random.js';
 
 const SEEDED_AT = new Date('2026-12-01T00:00:00Z');
 const DAYS_INTO_MONTH = [3, 7, 14, 21, 28];
@@ -108,18 +109,6 @@ async function demoSeries(): Promise<{ series: Series[]; lastDay: number; dataSt
   } finally {
     await db.close();
   }
-}
-
-/** A seeded generator (mulberry32): the same series on every run. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const SYNTHETIC_DAYS = 400;

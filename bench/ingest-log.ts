@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createScratchDatabase } from '../src/db/scratch-database.js';
 import { IngestLog, type IngestLogSettings } from '../src/ingest/log.js';
+import { random } from './random.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_ADMIN_URL = 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -68,17 +69,6 @@ async function serve(url: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Events (the mix of bench/ingest.ts)
 // ---------------------------------------------------------------------------------------------
-
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generateEvent(idempotencyKey: string, base: number, dims: Dimensions, next: () => number): Record<string, unknown> {
   const timestamp = new Date(base - Math.floor(next() * 90 * 60_000)).toISOString();

@@ -13,6 +13,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { applyMigrations, projectRoot, readMigrationsList } from './schema-engine.js';
 import { cacheDir, pgliteEmptyTemplatePath, pgliteVersion, readTarball } from './pglite-empty-template.js';
 import { canTopUpDemo, demoFingerprint, seedDemo } from './seed.js';
+import { rollUpUsage } from '../usage/rollups.js';
 
 
 function templateKey(): string {
@@ -86,7 +87,7 @@ function demoTemplateDir(): string {
   return path.join(cacheDir, `pglite-demo-${templateKey()}`);
 }
 
-/** Digest of src/db/seed.ts and every local module it imports, transitively (the generated client follows the migrations). */
+/** Digest of src/db/seed.ts, this builder and every local module they import, transitively (the generated client follows the migrations). */
 function seedSourcesDigest(): string {
   const hash = createHash('sha256');
   const seen = new Set<string>();
@@ -101,6 +102,8 @@ function seedSourcesDigest(): string {
     }
   };
   visit(path.join(projectRoot, 'src/db/seed.ts'));
+  // The builder too: what it does after the seed (the rollups) is part of the demo.
+  visit(path.join(projectRoot, 'src/db/pglite-template.ts'));
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -142,6 +145,9 @@ export async function buildDemoTemplate(now: Date = new Date()): Promise<{ dir: 
     const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
     try {
       await seedDemo(prisma, { now });
+      // Rolled up here, not by the first start's rollup job: that would hold PGlite's one connection
+      // for seconds per feature in the user's first minute.
+      await rollUpUsage(prisma, { now });
       await pglite.query('CHECKPOINT');
     } finally {
       await prisma.$disconnect();
