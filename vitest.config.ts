@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/sequencer.js';
 
 // Every suite runs on the embedded PGlite, and again on PostgreSQL when TEST_DATABASE_URL is set.
 const databases = ['pglite', ...(process.env.TEST_DATABASE_URL ? ['postgres'] : [])];
@@ -27,6 +28,7 @@ export default defineConfig({
     // measured. The few settings modules keep are reset before each file (test/reset-modules.ts).
     isolate: false,
     setupFiles: ['test/reset-modules.ts'],
+    sequence: { sequencer: LongestFirst },
     projects: databases.map((database) => ({
       extends: true,
       test: {

@@ -448,11 +448,12 @@ async function main(): Promise<void> {
       ingestLogMetrics = (await import('./ingest/log-metrics.js')).registerIngestLogMetrics(metrics.registry, ingestLog);
       logger.info(`ingestion log: NATS JetStream stream ${settings.stream} (subjects ${settings.subjectPrefix}.<realm>), ${settings.workers} worker(s) in this process`);
     }
+    const onReplicaError = (error: unknown) => logger.warn({ err: error }, `the read replica failed (${errorSummary(error)}); this request read the primary`);
     const app = createApp({
       ingestLog,
       prisma: database.prisma,
       readPrisma: readDb?.prisma,
-      onReplicaError: (error) => logger.warn({ err: error }, `the read replica failed (${errorSummary(error)}); this request read the primary`),
+      onReplicaError,
       exposeQueryStats: config.exposeQueryStats,
       authCacheTtlMs: config.authCacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS,
       graphiql: config.graphiql ? { defaultKey: config.development ? demoKey : undefined } : false,
@@ -469,8 +470,15 @@ async function main(): Promise<void> {
           logger,
         }),
         useIngestEndpoint({ prisma: database.prisma, log: ingestLog, maxBytes: config.ingestMaxBytes, maxSeconds: config.ingestMaxSeconds, logger, trafficRecorder, onUnexpectedError: logUnexpectedError(logger) }),
-        (await import('./exports/http.js')).useUsageExportEndpoints({ prisma: database.prisma, readPrisma: readDb?.prisma, logger, onUnexpectedError: logUnexpectedError(logger) }),
-        (await import('./rest/http.js')).useRestRoutes({ prisma: database.prisma, trafficRecorder, logger, onUnexpectedError: logUnexpectedError(logger) }),
+        (await import('./exports/http.js')).useUsageExportEndpoints({ prisma: database.prisma, readPrisma: readDb?.prisma, onReplicaError, logger, onUnexpectedError: logUnexpectedError(logger) }),
+        (await import('./rest/http.js')).useRestRoutes({
+          prisma: database.prisma,
+          readPrisma: readDb?.prisma,
+          onReplicaError,
+          trafficRecorder,
+          logger,
+          onUnexpectedError: logUnexpectedError(logger),
+        }),
         metrics.plugin,
         useRequestLogging(logger),
       ],

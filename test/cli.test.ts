@@ -55,13 +55,14 @@ afterAll(async () => {
 });
 
 describe('usage-gateway CLI', () => {
+  // In process: what the executable does with the exit code `main` returns is proved by --version (0) and no command (2) below.
   it('prints help for the program and for ingest', async () => {
-    const root = await cli(['--help']);
+    const root = await cliInProcess(['--help']);
     expect(root.code).toBe(0);
     expect(root.stdout).toMatch(/Usage: usage-gateway/);
     expect(root.stdout).toMatch(/ingest \[options\] <file>/);
 
-    const ingest = await cli(['ingest', '--help']);
+    const ingest = await cliInProcess(['ingest', '--help']);
     expect(ingest.code).toBe(0);
     expect(ingest.stdout).toMatch(/Usage: usage-gateway ingest \[options\] <file>/);
     expect(ingest.stdout).toMatch(/USAGE_GATEWAY_URL/);

@@ -26,7 +26,7 @@ declare module 'vitest' {
      */
     pgliteSeedChecksums: string | undefined;
     /** Where this project's seeded demo is built, once, by the first file that asks (test/helpers/demo-database.ts). */
-    demoTemplate: { pgliteFile: string; postgresName: string; claimFile: string; failedFile: string } | undefined;
+    demoTemplate: { pgliteDir: string; postgresName: string; claimFile: string; failedFile: string } | undefined;
   }
 }
 
@@ -40,7 +40,7 @@ const removeSeedChecksums = async () => {
 function demoTemplateNames(kind: 'pglite' | 'postgres') {
   const base = path.join(tmpdir(), `ugw-demo-${process.env.UGW_TEST_RUN_ID}-${kind}`);
   return {
-    pgliteFile: `${base}.tar`,
+    pgliteDir: `${base}.pgdata`,
     postgresName: `ugw_demo_${process.env.UGW_TEST_RUN_ID}`,
     claimFile: `${base}.claimed`,
     failedFile: `${base}.failed`,
@@ -48,7 +48,7 @@ function demoTemplateNames(kind: 'pglite' | 'postgres') {
 }
 
 function removeDemoFiles(names: ReturnType<typeof demoTemplateNames>): void {
-  for (const file of [names.pgliteFile, `${names.pgliteFile}.partial`, names.claimFile, names.failedFile]) rmSync(file, { force: true });
+  for (const file of [names.pgliteDir, `${names.pgliteDir}.partial`, names.claimFile, names.failedFile]) rmSync(file, { recursive: true, force: true });
 }
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {

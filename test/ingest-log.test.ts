@@ -12,7 +12,7 @@ import path from 'node:path';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import pg from 'pg';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Prisma } from '../src/generated/prisma/client.js';
 import { encodeId } from '../src/global-id.js';
 import { useIngestEndpoint } from '../src/ingest/http.js';
@@ -34,8 +34,10 @@ import { createTestDatabase, testDatabaseKind, type TestDatabase } from './helpe
 import { createKey } from './helpers/fixtures.js';
 import { graphql } from './helpers/graphql.js';
 import { createUsageRealm } from './helpers/usage-fixture.js';
-import { DEMO_API_KEY } from '../src/db/seed.js';
-import { freePort, projectRoot, runCli, startServer } from './server/server-process.js';
+import { openDatabase } from '../src/db/database.js';
+import { readPGliteTemplate } from '../src/db/pglite-template.js';
+import { runCliInProcess } from './helpers/cli-in-process.js';
+import { freePort, projectRoot, startServer } from './server/server-process.js';
 
 const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 const NATS_SERVER = '/usr/sbin/nats-server';
@@ -538,16 +540,36 @@ describe('a NATS restart during a load', { timeout: 180_000 }, () => {
   });
 });
 
-// A spawned gateway migrates and seeds the demo first: minutes on a loaded machine.
+// The spawned gateway opens a PGlite directory prepared here from the run's migrated template with
+// one small realm (SEED_DEMO=false): neither the demo nor its 13 months of usage is what these tests
+// are about, only that a real `npm start` with these settings answers from the log and folds it.
 describe.runIf(testDatabaseKind() === 'pglite')('a gateway with NATS_URL and INGEST_WORKERS (spawned)', { timeout: 300_000 }, () => {
+  let dir: string;
+  let adminKey: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'ugw-log-gateway-'));
+    const templateFile = inject('pgliteTemplate');
+    const prepared = await openDatabase({ kind: 'pglite', dir }, templateFile ? { pgliteTemplate: readPGliteTemplate(templateFile) } : {});
+    try {
+      adminKey = (await createUsageRealm(prepared.prisma, 'UTC')).admin.key;
+    } finally {
+      await prepared.close();
+    }
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
   it('answers from the log, folds in its own workers, and shows the log in /metrics and /healthz', async () => {
     const log = await openLog();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ugw-log-gateway-'));
     const port = await freePort();
     const server = startServer({
       PGLITE_DIR: dir,
       PORT: String(port),
       HOST: '127.0.0.1',
+      SEED_DEMO: 'false',
       NATS_URL: log.settings.url,
       INGEST_STREAM: log.settings.stream,
       INGEST_SUBJECT_PREFIX: log.settings.subjectPrefix,
@@ -555,11 +577,11 @@ describe.runIf(testDatabaseKind() === 'pglite')('a gateway with NATS_URL and ING
       INGEST_WORKERS: '2',
     });
     try {
-      await server.waitForLine(/API key:/);
+      await server.waitForLine(/^Console: /);
       const base = `http://127.0.0.1:${port}`;
       const at = new Date().toISOString();
-      const body = ndjson(range(3).map((i) => ({ idempotencyKey: `spawned-${Date.now()}-${i}`, feature: 'location.transactions', timestamp: at, quantity: '2.5' })));
-      const response = await fetch(`${base}/ingest`, { method: 'POST', headers: { authorization: `Bearer ${DEMO_API_KEY}`, 'content-type': NDJSON }, body });
+      const body = ndjson(range(3).map((i) => ({ idempotencyKey: `spawned-${Date.now()}-${i}`, feature: 'tx', timestamp: at, quantity: '2.5' })));
+      const response = await fetch(`${base}/ingest`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': NDJSON }, body });
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ accepted: 3, duplicates: 0, rejected: 0 });
       await waitFor(`the gateway's workers to fold\n${server.stdout.join('\n')}`, async () => /^ingest_log_folded_events_total\{outcome="accepted"\} 3$/m.test(await (await fetch(`${base}/metrics`)).text()));
@@ -571,35 +593,26 @@ describe.runIf(testDatabaseKind() === 'pglite')('a gateway with NATS_URL and ING
       expect(server.stdout.join('\n')).toContain(`ingestion log: NATS JetStream stream ${log.settings.stream}`);
     } finally {
       expect(await server.stop()).toBe(0);
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 
+  // `main` of bin/usage-gateway in this process (test/helpers/cli-in-process.ts): the spawned
+  // `usage-gateway worker` is what the worker-process tests on PostgreSQL run.
   it('usage-gateway worker: its help, and one line for what it cannot work without', async () => {
-    const help = await runCli(['worker', '--help']);
+    const help = await runCliInProcess(['worker', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Usage: usage-gateway worker \[options\]/);
     expect(help.stdout).toContain('NATS_URL (required)');
-    const noNats = await runCli(['worker'], { NATS_URL: '', DATABASE_URL: '' });
+    const noNats = await runCliInProcess(['worker'], { NATS_URL: '', DATABASE_URL: '' });
     expect(noNats).toMatchObject({ code: 2, stderr: expect.stringMatching(/^error: NATS_URL is not set/) });
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ugw-log-worker-'));
-    try {
-      const embedded = await runCli(['worker'], { NATS_URL, DATABASE_URL: '', PGLITE_DIR: dir });
-      expect(embedded).toMatchObject({ code: 2, stderr: expect.stringMatching(/^error: DATABASE_URL must be a postgresql:\/\/ URL.*INGEST_WORKERS=n/) });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const embedded = await runCliInProcess(['worker'], { NATS_URL, DATABASE_URL: '', PGLITE_DIR: dir });
+    expect(embedded).toMatchObject({ code: 2, stderr: expect.stringMatching(/^error: DATABASE_URL must be a postgresql:\/\/ URL.*INGEST_WORKERS=n/) });
   });
 
   it('refuses to start when NATS cannot be reached, in one line', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ugw-log-gateway-'));
-    try {
-      // No demo: the log is opened after the database, and the demo's copy is not what this test is about.
-      const server = startServer({ PGLITE_DIR: dir, PORT: String(await freePort()), HOST: '127.0.0.1', SEED_DEMO: 'false', NATS_URL: `nats://127.0.0.1:${await freePort()}` });
-      expect(await server.exited).toBe(1);
-      expect(server.stderr.join('\n')).toMatch(/^error: cannot open the ingestion log on NATS at nats:\/\/127\.0\.0\.1:\d+ .*check NATS_URL/m);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // The log is opened after the database: the database of the test above, not created again.
+    const server = startServer({ PGLITE_DIR: dir, PORT: String(await freePort()), HOST: '127.0.0.1', SEED_DEMO: 'false', NATS_URL: `nats://127.0.0.1:${await freePort()}` });
+    expect(await server.exited).toBe(1);
+    expect(server.stderr.join('\n')).toMatch(/^error: cannot open the ingestion log on NATS at nats:\/\/127\.0\.0\.1:\d+ .*check NATS_URL/m);
   });
 });

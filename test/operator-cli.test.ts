@@ -226,14 +226,13 @@ describe('the development operator key', () => {
     }
   });
 
+  // On the file's database (no fresh copy needed): it holds an operator key, made here or by operator:create-key above.
   it('is not created when the database has an operator key already', async () => {
-    const fresh = await createTestDatabase();
-    try {
-      await fresh.prisma.operatorKey.create({ data: { name: 'real', prefix: 'ugwop_12345678', secretHash: '0'.repeat(64) } });
-      expect(await devOperatorKeyAtStart(fresh.prisma, { development: true, seedDemo: true })).toEqual({});
-      expect(await fresh.prisma.operatorKey.count()).toBe(1);
-    } finally {
-      await fresh.destroy();
-    }
+    await withDatabase(async ({ prisma }) => {
+      await prisma.operatorKey.create({ data: { name: 'real', prefix: 'ugwop_12345678', secretHash: '0'.repeat(64) } });
+      const before = await prisma.operatorKey.count();
+      expect(await devOperatorKeyAtStart(prisma, { development: true, seedDemo: true })).toEqual({});
+      expect(await prisma.operatorKey.count()).toBe(before);
+    });
   });
 });

@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseEventRetentionDays } from '../src/config.js';
-import { openAdapter, type DatabaseTarget } from '../src/db/adapters.js';
+import { openAdapter, openPGlite, type DatabaseTarget } from '../src/db/adapters.js';
+import { readPGliteEmptyTemplate } from '../src/db/pglite-empty-template.js';
 import { openDatabase, type Database } from '../src/db/database.js';
 import {
   DEFAULT_EVENT_RETENTION_DAYS,
@@ -256,7 +258,15 @@ async function databaseBeforePartitioning(): Promise<{ target: DatabaseTarget; d
     target = { kind: 'postgres', url: scratch.url };
     drop = scratch.drop;
   }
-  const adapter = await openAdapter(target, { poolSize: 1 });
+  // A new PGlite directory starts from the initialized empty one (as the schema engine's shim does)
+  // instead of running initdb: what is tested starts with the migrations.
+  const adapter =
+    target.kind === 'pglite'
+      ? await (async () => {
+          const pglite = await openPGlite(target.dir, readPGliteEmptyTemplate());
+          return { factory: new PrismaPGlite(pglite), close: () => pglite.close() };
+        })()
+      : await openAdapter(target, { poolSize: 1 });
   try {
     const engine = await createSchemaEngine(adapter.factory);
     try {

@@ -16,6 +16,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/database.js';
 import { replicaFreshness, replicaHealth } from '../src/db/read-replica.js';
 import { useUsageExportEndpoints } from '../src/exports/http.js';
+import { useRestRoutes } from '../src/rest/http.js';
 import { encodeId } from '../src/global-id.js';
 import { useHealthCheck } from '../src/observability.js';
 import { createApp, type App } from '../src/yoga.js';
@@ -272,21 +273,48 @@ describe.skipIf(skipReason !== null)(`read replica (DATABASE_READ_URL)${skipReas
     expect(loadConfig({ DATABASE_URL: cluster.url('primary') }).databaseReadTarget).toBeUndefined();
   });
 
-  it('exports read the replica', async () => {
-    const exporting = createApp({ prisma: primary.prisma, now: () => NOW, plugins: [useUsageExportEndpoints({ prisma: primary.prisma, readPrisma: replica.prisma, now: () => NOW })] });
-    const csv = async () => {
-      const response = await exporting.fetch('http://gateway.test/exports/usage/daily.csv?start=2026-06-10&end=2026-06-10', { headers: { authorization: `Bearer ${realm.admin.key}` } });
+  it('the REST routes read the replica and say how fresh in Data-Refreshed-At; exports too', async () => {
+    const plugins = [
+      useRestRoutes({ prisma: primary.prisma, readPrisma: replica.prisma, now: () => NOW, onReplicaError: (error) => replicaErrors.push(error) }),
+      useUsageExportEndpoints({ prisma: primary.prisma, readPrisma: replica.prisma, now: () => NOW, onReplicaError: (error) => replicaErrors.push(error) }),
+    ];
+    const routes = createApp({ prisma: primary.prisma, now: () => NOW, plugins });
+    const realmId = encodeId('Realm', realm.realm.id);
+    const get = async (path: string) => {
+      const response = await routes.fetch(`http://gateway.test${path}`, { headers: { authorization: `Bearer ${realm.admin.key}` } });
       expect(response.status).toBe(200);
-      return response.text();
+      return { text: await response.text(), refreshedAt: new Date(response.headers.get('data-refreshed-at')!) };
     };
-    const before = await csv();
-    const during = await withReplayPaused(async () => {
-      await ingest('10000');
-      return csv();
+    const both = async () => ({
+      rest: await get(`/api/v1/billable-usage?realmId=${realmId}&startDate=2026-06-10T00:00:00&endDate=2026-06-11T00:00:00`),
+      csv: await get('/exports/usage/daily.csv?start=2026-06-10&end=2026-06-10'),
     });
-    expect(during).toBe(before);
     await caughtUp();
-    expect(await csv()).not.toBe(before);
+    const before = await both();
+    expect(before.rest.text).toContain('"items"');
+    const { during, writtenAfter } = await withReplayPaused(async () => {
+      const writtenAfter = await primaryClock();
+      await ingest('20000');
+      return { during: await both(), writtenAfter };
+    });
+    for (const answer of ['rest', 'csv'] as const) {
+      expect(during[answer].text).toBe(before[answer].text);
+      expect(during[answer].refreshedAt.getTime()).toBeLessThanOrEqual(writtenAfter.getTime());
+    }
+    await caughtUp();
+    const after = await both();
+    for (const answer of ['rest', 'csv'] as const) {
+      expect(after[answer].text).not.toBe(before[answer].text);
+      expect(after[answer].refreshedAt.getTime()).toBeGreaterThan(writtenAfter.getTime());
+    }
+    // Without a replica: the primary, as of the request.
+    const onPrimary = createApp({ prisma: primary.prisma, now: () => NOW, plugins: [useRestRoutes({ prisma: primary.prisma, now: () => NOW })] });
+    const direct = await onPrimary.fetch(`http://gateway.test/api/v1/billable-usage?realmId=${realmId}&startDate=2026-06-10T00:00:00&endDate=2026-06-11T00:00:00`, {
+      headers: { authorization: `Bearer ${realm.admin.key}` },
+    });
+    expect(direct.headers.get('data-refreshed-at')).toBe(NOW.toISOString());
+    expect(await direct.text()).toBe(after.rest.text);
+    expect(replicaErrors).toEqual([]);
   });
 
   it('reports the replica lag on /healthz', async () => {
@@ -351,6 +379,14 @@ describe.skipIf(skipReason !== null)(`read replica (DATABASE_READ_URL)${skipReas
     const direct = await report(primaryOnly);
     expect(fallback.total).toBe(direct.total);
     expect(fallback.dataRefreshedAt).toEqual(NOW);
+    const errorsBefore = replicaErrors.length;
+    const rest = createApp({ prisma: primary.prisma, now: () => NOW, plugins: [useRestRoutes({ prisma: primary.prisma, readPrisma: replica.prisma, now: () => NOW, onReplicaError: (error) => replicaErrors.push(error) })] });
+    const restAnswer = await rest.fetch(`http://gateway.test/api/v1/billable-usage?realmId=${encodeId('Realm', realm.realm.id)}&startDate=2026-06-10T00:00:00&endDate=2026-06-11T00:00:00`, {
+      headers: { authorization: `Bearer ${realm.admin.key}` },
+    });
+    expect(restAnswer.status).toBe(200);
+    expect(restAnswer.headers.get('data-refreshed-at')).toBe(NOW.toISOString());
+    expect(replicaErrors.length).toBe(errorsBefore + 1);
     expect(replicaErrors.length).toBeGreaterThan(0);
     expect(await replicaHealth(replica.prisma)).toEqual({ status: 'error', error: 'replica unavailable' });
     // A DATABASE_READ_URL that names a primary: complete up to now.

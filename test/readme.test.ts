@@ -11,6 +11,7 @@ import { memoryLiveHub, type LiveHub } from '../src/live/hub.js';
 import { useRestRoutes } from '../src/rest/http.js';
 import { schema } from '../src/schema/index.js';
 import { createApp } from '../src/yoga.js';
+import { runCliInProcess } from './helpers/cli-in-process.js';
 import type { TestDatabase } from './helpers/database.js';
 import { createDemoTestDatabase } from './helpers/demo-database.js';
 import { takeSseEvents } from './helpers/sse.js';
@@ -19,6 +20,10 @@ import { listenOnFreePort, outputOf, projectRoot, type CliRun } from './server/s
 // Every example of README.md runs as written against a copy of the run's freshly seeded demo and answers with data:
 // the GraphQL blocks over HTTP with the demo key, the shell blocks (curl, usage-gateway) in bash,
 // the command installed as `npm link` would (a symlink on PATH), from a directory outside the project.
+// A `usage-gateway` line that needs no more of the shell than its words and variables (no redirection,
+// no variables set in front of it) runs the CLI's `main` in this process with the arguments and the
+// variables bash expanded (test/helpers/cli-in-process.ts): a spawned CLI costs a second of CPU per line.
+// The others (reading and writing files in that directory) run the real command through the symlinks.
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
@@ -251,6 +256,20 @@ function expectData(command: string, run: Run) {
   expect(output.split(/\r?\n/).filter((line) => line.trim()).length, `${command}\n${output}`).toBeGreaterThanOrEqual(listing ? 2 : 1);
 }
 
+/** A `usage-gateway` line without redirections, pipes or variables set in front of it: its CLI can run in this process. */
+const runsInProcess = (command: string) => /^usage-gateway\s/.test(command) && !/[<>|;&`]/.test(command.replace(/\s+#\s.*$/gm, ''));
+
+/** The line the way bash runs it (its words and `export`s expanded), with the CLI's `main` in this process. */
+async function cliInProcess(script: string[], command: string, env: Record<string, string>): Promise<Run> {
+  // `${NAME+=…}`: empty when unset, `=value` when set (even to the empty string).
+  const words = command.slice('usage-gateway'.length);
+  const expanded = await bash([...script, `printf '%s\\0' "\${USAGE_GATEWAY_URL+=$USAGE_GATEWAY_URL}" "\${USAGE_GATEWAY_KEY+=$USAGE_GATEWAY_KEY}"${words}`].join('\n'), env);
+  expect(expanded.code, `${command}\n${expanded.stderr}`).toBe(0);
+  const [url, key, ...args] = expanded.stdout.split('\0').slice(0, -1);
+  const variable = (value: string | undefined) => (value ? value.slice(1) : undefined);
+  return runCliInProcess(args, { USAGE_GATEWAY_URL: variable(url), USAGE_GATEWAY_KEY: variable(key) });
+}
+
 describe('README REST examples', () => {
   it("use the demo realm's id for realmId", async () => {
     const realm = /^export REALM=(\S+)/m.exec(readme)?.[1];
@@ -280,6 +299,8 @@ describe('README shell examples', () => {
   // A reader runs the blocks in one shell, in order: an `export` holds for the blocks after it.
   const exports: string[] = [];
   let createdKeyId: string | undefined;
+  /** The `usage-gateway` lines run by the real command (bin/usage-gateway through the symlinks). */
+  const realExecutable: string[] = [];
 
   it.each(shellExamples.map((f) => [f.line, f.commands]))('the commands at line %i run on the demo and print data', async (_line, commands) => {
     for (const written of commands as string[]) {
@@ -293,7 +314,8 @@ describe('README shell examples', () => {
         exports.push(command);
         continue;
       }
-      const run = await bash([...exports, command].join('\n'), { KEY: DEMO_API_KEY });
+      const run = runsInProcess(command) ? await cliInProcess(exports, command, { KEY: DEMO_API_KEY }) : await bash([...exports, command].join('\n'), { KEY: DEMO_API_KEY });
+      if (!runsInProcess(command) && /usage-gateway /.test(command)) realExecutable.push(command);
       expect(run.stderr, written).not.toMatch(/error/i);
       expect(run.code, `${written}\n${run.stderr}`).toBe(0);
       expectData(command, run);
@@ -302,6 +324,8 @@ describe('README shell examples', () => {
   });
 
   it('runs the examples from a directory outside the project, through symlinks', () => {
+    // At least the lines that read or write a file there: the command on PATH, found through its symlinks.
+    expect(realExecutable.length).toBeGreaterThanOrEqual(2);
     expect(path.relative(projectRoot, workDir).startsWith('..')).toBe(true);
     expect(existsSync(path.join(workDir, 'node_modules'))).toBe(false);
   });

@@ -1,5 +1,6 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newStatementLog, recordStatements } from '../src/db/statement-recorder.js';
 import type { Feature, PrismaClient } from '../src/generated/prisma/client.js';
@@ -77,7 +78,8 @@ interface Answer {
 }
 
 // Every 200 answer of a REST route is checked against the 200 schema its OpenAPI document states.
-const ajv = new Ajv2020({ strict: false, allErrors: true });
+// The formats the document states (date, date-time) are checked too.
+const ajv = addFormats.default(new Ajv2020({ strict: false, allErrors: true }));
 const responseValidators = REST_ROUTES.map((route) => ({ route, validate: ajv.compile(route.responseSchema) }));
 let validatedAnswers = 0;
 
@@ -90,6 +92,8 @@ async function get(path: string, key: string | null = u.admin.key): Promise<Answ
   const checker = responseValidators.find(({ route }) => route.match(pathname));
   if (checker && response.status === 200) {
     expect(checker.validate(body), `${path}: ${JSON.stringify(checker.validate.errors)}`).toBe(true);
+    // No replica here: the data is as of the request (test/read-replica.test.ts: with one).
+    expect(response.headers.get('data-refreshed-at')).toBe(NOW.toISOString());
     validatedAnswers++;
   }
   return { status: response.status, headers: response.headers, body, statements: log.statements };
@@ -522,5 +526,6 @@ describe('GET /openapi.json', () => {
   it('the 200 answers of this file matched the schemas the document states', () => {
     expect(validatedAnswers).toBeGreaterThan(20);
     expect(document.paths['/api/v1/usage/'].get.responses['200'].content['application/json'].schema).toEqual(REST_ROUTES[0]!.responseSchema);
+    expect(document.paths['/api/v1/usage/'].get.responses['200'].headers['Data-Refreshed-At'].schema).toEqual({ type: 'string', format: 'date-time' });
   });
 });

@@ -3,17 +3,23 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCliInProcess } from './helpers/cli-in-process.js';
 import { createTestDatabase, testDatabaseKind, type TestDatabase } from './helpers/database.js';
 import { freePort, outputOf, projectRoot, startServer, type CliRun, type ServerProcess } from './server/server-process.js';
 
 /**
  * README "From an empty database to the first usage report of a new customer", run as written on an
- * empty database (PGlite: a directory of its own; PostgreSQL: this file's scratch database): each
- * `$ ` line of its console blocks in bash with `usage-gateway` on PATH (a symlink to
- * bin/usage-gateway, as `npm link` makes), from a directory outside the project. `SEED_DEMO=false
- * npm start` starts the server (src/server.ts, the `npm start` entry). The values the reader copies
- * from a step's output into `export NAME=…` are taken from what that step printed. The blocks are
- * `console` fences, which test/readme.test.ts (it runs the `sh` ones against the demo) leaves alone.
+ * empty database (PGlite: a directory of its own; PostgreSQL: this file's scratch database), in the
+ * reader's shell: bash expands each `$ ` line of its console blocks after the `export`s before it,
+ * from a directory outside the project. `SEED_DEMO=false npm start` starts the server (src/server.ts,
+ * the `npm start` entry). `usage-gateway ingest umbrella.ndjson` reads the file the shell wrote in
+ * that directory: it runs the real command, bin/usage-gateway, on PATH through a symlink as
+ * `npm link` makes. The other `usage-gateway` lines run the same CLI `main` in this process
+ * (test/helpers/cli-in-process.ts) with the arguments and the variables bash gave them: a spawned
+ * CLI per line costs a second of CPU and proves nothing the real one here and in test/cli.test.ts
+ * does not. The values the reader copies from a step's output into `export NAME=…` are taken from
+ * what that step printed. The blocks are `console` fences, which test/readme.test.ts (it runs the
+ * `sh` ones against the demo) leaves alone.
  */
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -98,6 +104,25 @@ function bash(command: string): Promise<CliRun> {
   return outputOf(spawn('bash', ['-c', [...prelude, command].join('\n')], { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
+/** Runs the real executable: the step reads a file the shell wrote in its working directory. */
+const REAL_EXECUTABLE = /^usage-gateway ingest /;
+
+/**
+ * A `usage-gateway` line the way the reader's shell would run it, with the CLI's `main` in this
+ * process: bash expands the arguments (quotes, "$ROOT_ID") and reports the gateway variables the
+ * `export`s set; the database variables are this file's, as bash's environment has them.
+ */
+async function cliInProcess(command: string): Promise<CliRun> {
+  const words = command.slice('usage-gateway '.length);
+  // `${NAME+=…}`: empty when unset, `=value` when set (even to the empty string).
+  const expanded = await bash(`printf '%s\\0' "\${USAGE_GATEWAY_URL+=$USAGE_GATEWAY_URL}" "\${USAGE_GATEWAY_KEY+=$USAGE_GATEWAY_KEY}" ${words}`);
+  expect(expanded.code, `${command}\n${expanded.stderr}`).toBe(0);
+  const [url, key, ...args] = expanded.stdout.split('\0').slice(0, -1);
+  const variable = (value: string | undefined) => (value ? value.slice(1) : undefined);
+  const other = testDatabaseKind() === 'postgres' ? 'PGLITE_DIR' : 'DATABASE_URL';
+  return runCliInProcess(args, { ...databaseEnv, [other]: undefined, USAGE_GATEWAY_URL: variable(url), USAGE_GATEWAY_KEY: variable(key) });
+}
+
 const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 /** The first word of each line, months as YYYY-MM: the shape of an output, whatever ids and dates it holds. */
 const shape = (lines: string[]) => lines.filter((line) => line.trim()).map((line) => line.trim().split(/\s+/)[0]!.replace(/^\d{4}-\d{2}$/, 'YYYY-MM'));
@@ -134,7 +159,7 @@ async function runStep(step: Step): Promise<void> {
     }
     return;
   }
-  const run = await bash(command);
+  const run = command.startsWith('usage-gateway ') && !REAL_EXECUTABLE.test(command) ? await cliInProcess(command) : await bash(command);
   expect(run.code, `${command}\n${run.stdout}\n${run.stderr}`).toBe(0);
   expect(run.stderr, command).not.toMatch(/error/i);
   if (step.shown.length) expect(shape(run.stdout.split('\n')), `${command} prints what the README shows`).toEqual(shape(step.shown));
@@ -149,6 +174,8 @@ describe(`README walkthrough on an empty ${testDatabaseKind()} database`, () => 
     for (const needed of ['operator:create-key', 'realms:create', 'workspaces:create', 'datastreams:create', 'features:create', 'contracts:create', 'ingest', 'usage:monthly', 'audit:list']) {
       expect(commands.some((c) => c.startsWith(`usage-gateway ${needed} `) || c === `usage-gateway ${needed}`), needed).toBe(true);
     }
+    // One step runs the real executable (bin/usage-gateway through its symlink on PATH).
+    expect(commands.filter((c) => REAL_EXECUTABLE.test(c))).toHaveLength(1);
     // Only the CLI and the API: no SQL, no curl to anything but the gateway, no other tool.
     expect(commands.filter((c) => !/^(usage-gateway |export |[A-Z_]+=|SEED_DEMO=false npm start$|cat > \S+ <<EOF\n)/.test(c))).toEqual([]);
   });

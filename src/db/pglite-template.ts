@@ -138,7 +138,9 @@ export async function buildDemoTemplate(now: Date = new Date()): Promise<{ dir: 
     mkdirSync(partial, { recursive: true });
     const pglite = new PGlite(path.join(partial, 'pgdata'), {
       loadDataDir: migrated,
-      startParams: [...PGlite.defaultStartParams, '-c', 'wal_level=minimal', '-c', 'max_wal_senders=0'],
+      // wal_recycle=off: the checkpoint deletes the WAL segments the load filled instead of keeping
+      // them for reuse (≈ 400 MB that every copy of the demo would carry).
+      startParams: [...PGlite.defaultStartParams, '-c', 'wal_level=minimal', '-c', 'max_wal_senders=0', '-c', 'wal_recycle=off'],
     });
     await pglite.waitReady;
     const { PrismaClient } = await import('../generated/prisma/client.js');

@@ -1,5 +1,5 @@
 /**
- * DATABASE_READ_URL: report reads (usage reports, billing history, traffic, exports) go to a
+ * DATABASE_READ_URL: report reads (usage reports, billing history, traffic, REST routes, exports) go to a
  * streaming replica; writes, authentication and everything a mutation answers stay on the primary.
  *
  * A query operation asks the replica, before anything else, up to when its data is complete
@@ -49,6 +49,18 @@ export interface ReadReplicaOptions {
   onReplicaError?: (error: unknown) => void;
 }
 
+/** On REST and export answers: usage committed before this instant is in the answer (GraphQL's `UsageReport.dataRefreshedAt`). */
+export const DATA_REFRESHED_AT_HEADER = 'data-refreshed-at';
+
+/** Where one request's report reads go: the replica and how fresh it is, or the primary when the replica cannot say. */
+export async function readTarget(options: ReadReplicaOptions): Promise<Pick<Context, 'readPrisma' | 'dataRefreshedAt'>> {
+  const freshness = await replicaFreshness(options.replica).catch((error: unknown) => {
+    options.onReplicaError?.(error);
+    return null;
+  });
+  return freshness ? { readPrisma: options.replica, dataRefreshedAt: freshness.dataRefreshedAt } : { readPrisma: options.primary };
+}
+
 /**
  * Sets `readPrisma` and `dataRefreshedAt` on the context of each operation: a query reads reports
  * from the replica; a mutation's payload must see its own write, so it reads the primary; a
@@ -58,15 +70,7 @@ export function useReadReplica(options: ReadReplicaOptions): Plugin<Context> {
   return {
     async onExecute({ args, extendContext }) {
       const operation = getOperationAST(args.document, args.operationName);
-      if (operation?.operation !== 'query') {
-        extendContext({ readPrisma: options.primary });
-        return;
-      }
-      const freshness = await replicaFreshness(options.replica).catch((error: unknown) => {
-        options.onReplicaError?.(error);
-        return null;
-      });
-      extendContext(freshness ? { readPrisma: options.replica, dataRefreshedAt: freshness.dataRefreshedAt } : { readPrisma: options.primary });
+      extendContext(operation?.operation === 'query' ? await readTarget(options) : { readPrisma: options.primary });
     },
   };
 }

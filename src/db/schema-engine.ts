@@ -86,27 +86,3 @@ export async function applyMigrations(factory: SqlMigrationAwareDriverAdapterFac
     engine.free();
   }
 }
-
-/**
- * SQL that would bring the committed migrations to `schema.prisma`, or null when they agree.
- * Uses the datamodel as the target: `schemaDatasource` wrongly answers "empty migration".
- */
-export async function migrationDrift(
-  shadowFactory: SqlMigrationAwareDriverAdapterFactory,
-  schema: string = readFileSync(schemaPath, 'utf8'),
-): Promise<string | null> {
-  const engine = await createSchemaEngine(shadowFactory, [[schemaPath, schema]]);
-  try {
-    const result = await engine.diff({
-      from: { tag: 'migrations', ...readMigrationsList() },
-      to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: schema }] },
-      script: true,
-      exitCode: true,
-      filters: noFilters,
-    });
-    if (result.exitCode === 0) return null;
-    return result.stdout ?? '';
-  } finally {
-    engine.free();
-  }
-}

@@ -99,6 +99,12 @@ export interface SeedOptions {
   now?: Date;
   /** Called after each step with the steps done and the total (known from the start). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * For tests only: the hours of usage written, ending at the last whole hour before `now`
+   * (default: the demo's 13 months, DEMO.usageDays). Each hour of a shorter window holds exactly
+   * what the whole demo holds for it (every value depends on its hour and the anchor only).
+   */
+  usageHours?: number;
 }
 
 export interface SeedResult {
@@ -114,7 +120,6 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const USAGE_HOURS = DEMO.usageDays * 24;
 const CHUNK_HOURS = 15 * 24;
-const USAGE_CHUNKS = Math.ceil(USAGE_HOURS / CHUNK_HOURS);
 
 /** Deterministic UUIDs (version 7 layout, fixed 2024 timestamp): `kind` names the entity type. */
 const KIND = { realm: 1, workspace: 2, datastream: 3, project: 4, app: 5, feature: 6, apiKey: 7, contract: 8, license: 9, credit: 10, price: 11 } as const;
@@ -410,17 +415,19 @@ interface DemoClock {
   anchorHour: number;
 }
 
-function demoClock(now: Date): DemoClock {
+function demoClock(now: Date, usageHours: number = USAGE_HOURS): DemoClock {
+  if (!Number.isSafeInteger(usageHours) || usageHours < 1) throw new Error(`seed: usageHours must be a positive integer, not ${usageHours}`);
   const lastHour = Math.floor(now.getTime() / HOUR_MS) - 1;
   const hourStart = new Date((lastHour + 1) * HOUR_MS);
   const anchorHour = Date.UTC(hourStart.getUTCFullYear(), hourStart.getUTCMonth(), 1) / HOUR_MS;
-  return { firstHour: lastHour - USAGE_HOURS + 1, lastHour, anchorHour };
+  return { firstHour: lastHour - usageHours + 1, lastHour, anchorHour };
 }
 
 export async function seedDemo(prisma: PrismaClient, options: SeedOptions = {}): Promise<SeedResult> {
-  const clock = demoClock(options.now ?? new Date());
+  const clock = demoClock(options.now ?? new Date(), options.usageHours);
   const { firstHour, lastHour } = clock;
-  const total = 2 + USAGE_CHUNKS + 2;
+  const usageChunks = Math.ceil((lastHour - firstHour + 1) / CHUNK_HOURS);
+  const total = 2 + usageChunks + 2;
   let done = 0;
   const step = () => options.onProgress?.(++done, total);
 
@@ -439,7 +446,7 @@ export async function seedDemo(prisma: PrismaClient, options: SeedOptions = {}):
       // The PostgreSQL manual's bulk-load recipe ("Populating a Database"): load the usage tables
       // without their indexes and foreign keys, then rebuild them once (3–4× faster on PGlite).
       const restore = await dropIndexesAndConstraints(tx, USAGE_TABLES);
-      for (let chunk = 0; chunk < USAGE_CHUNKS; chunk++) {
+      for (let chunk = 0; chunk < usageChunks; chunk++) {
         const from = firstHour + chunk * CHUNK_HOURS;
         const to = Math.min(lastHour, from + CHUNK_HOURS - 1);
         await insertUsageChunk(tx, plan, from, to);
@@ -467,6 +474,8 @@ export interface TopUpOptions {
   seededAt: Date;
   /** The clock to bring it to (default: the current time); must be in the same UTC month (canTopUpDemo). */
   now?: Date;
+  /** For tests only: the window the demo was seeded with (SeedOptions.usageHours). */
+  usageHours?: number;
 }
 
 /**
@@ -476,8 +485,8 @@ export interface TopUpOptions {
  * are the only difference from a fresh seed.
  */
 export async function topUpDemo(prisma: PrismaClient, options: TopUpOptions): Promise<SeedResult & { addedHours: number }> {
-  const before = demoClock(options.seededAt);
-  const after = demoClock(options.now ?? new Date());
+  const before = demoClock(options.seededAt, options.usageHours);
+  const after = demoClock(options.now ?? new Date(), options.usageHours);
   if (before.anchorHour !== after.anchorHour) {
     throw new Error(`a demo seeded at ${options.seededAt.toISOString()} cannot be topped up to another month: seed it afresh`);
   }

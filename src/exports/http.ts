@@ -11,6 +11,7 @@ import type { Plugin } from 'graphql-yoga';
 import { authorizeRoute, errorResponse, useRoute, type RouteNote } from '../plugins/http-route.js';
 import { Authenticator } from '../auth/authenticate.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { DATA_REFRESHED_AT_HEADER, readTarget } from '../db/read-replica.js';
 import type { Logger } from '../observability.js';
 import {
   csvRecord,
@@ -32,6 +33,8 @@ export interface UsageExportEndpointOptions {
   prisma: PrismaClient;
   /** A streaming replica (DATABASE_READ_URL) the exported rows are read from. */
   readPrisma?: PrismaClient;
+  /** A replica that failed a request's freshness check (that request read the primary). */
+  onReplicaError?: (error: unknown) => void;
   authenticator?: Pick<Authenticator, 'authenticate'>;
   /** The clock (tests fix it). */
   now?: () => Date;
@@ -55,26 +58,29 @@ export function useUsageExportEndpoints(options: UsageExportEndpointOptions): Pl
     note.realmId = viewer?.realmId;
     if (response) return response;
     const params = url.searchParams;
+    const now = options.now?.() ?? new Date();
     let exportRequest;
     try {
       const timeZone = await realmTimeZone(options.prisma, viewer.realmId);
       exportRequest = resolveExportRequest(
         kind,
         { month: params.get('month'), startDate: params.get('start'), endDate: params.get('end') },
-        options.now?.() ?? new Date(),
+        now,
         timeZone,
       );
     } catch (error) {
       if (error instanceof ExportInputError) return errorResponse(400, 'BAD_USER_INPUT', error.message, { extensions: { reason: error.reason } });
       throw error;
     }
-    const rows = await loadExportRows(options.readPrisma ?? options.prisma, viewer, exportRequest);
+    const read = options.readPrisma ? await readTarget({ primary: options.prisma, replica: options.readPrisma, onReplicaError: options.onReplicaError }) : {};
+    const rows = await loadExportRows(read.readPrisma ?? options.prisma, viewer, exportRequest);
     note.fields = { rows: rows.length };
     const filename = `usage-${kind === 'MONTHLY' ? 'monthly' : 'daily'}-${exportRequest.label}.csv`;
     const headers = {
       'content-type': 'text/csv; charset=utf-8',
       'content-disposition': `attachment; filename="${filename}"`,
       'cache-control': 'no-store',
+      [DATA_REFRESHED_AT_HEADER]: (read.dataRefreshedAt ?? now).toISOString(),
     };
     if (request.method === 'HEAD') return new Response(null, { status: 200, headers });
     // RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted, quotes doubled

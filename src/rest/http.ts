@@ -7,6 +7,7 @@
 import type { Plugin } from 'graphql-yoga';
 import { Authenticator } from '../auth/authenticate.js';
 import type { Context, Viewer } from '../context.js';
+import { DATA_REFRESHED_AT_HEADER, readTarget } from '../db/read-replica.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Logger } from '../observability.js';
 import { authorizeRoute, errorResponse, JSON_HEADERS, useRoute, type RouteNote } from '../plugins/http-route.js';
@@ -26,6 +27,10 @@ export { OPENAPI_PATH };
 
 export interface RestRoutesOptions {
   prisma: PrismaClient;
+  /** A streaming replica (DATABASE_READ_URL): the routes' reports are read there, as GraphQL queries' are. */
+  readPrisma?: PrismaClient;
+  /** A replica that failed a request's freshness check (that request read the primary). */
+  onReplicaError?: (error: unknown) => void;
   authenticator?: Pick<Authenticator, 'authenticate'>;
   /** The clock (tests fix it). */
   now?: () => Date;
@@ -60,11 +65,15 @@ export function useRestRoutes(options: RestRoutesOptions): Plugin {
     note.realmId = viewer?.realmId;
     note.apiKeyId = viewer?.apiKeyId;
     if (response) return response;
-    const ctx: Context = { prisma: options.prisma, viewer, requestId: requestIdOf(request), now: options.now?.() ?? new Date(), memo: new Map(), rateLimit: null };
+    const now = options.now?.() ?? new Date();
+    const read = options.readPrisma ? await readTarget({ primary: options.prisma, replica: options.readPrisma, onReplicaError: options.onReplicaError }) : {};
+    const ctx: Context = { prisma: options.prisma, ...read, viewer, requestId: requestIdOf(request), now, memo: new Map(), rateLimit: null };
     try {
       const result = await route.handle(ctx, new QueryParams(url.searchParams, route.parameters), pathParams, url);
       if (result.status === 404) return errorResponse(404, 'NOT_FOUND', result.message);
-      return json(result.body, request.method);
+      const response = json(result.body, request.method);
+      response.headers.set(DATA_REFRESHED_AT_HEADER, (read.dataRefreshedAt ?? now).toISOString());
+      return response;
     } catch (error) {
       const input = restInputErrorFrom(error);
       if (!input) throw error;

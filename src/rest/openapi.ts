@@ -49,7 +49,16 @@ export function openApiDocument(routes: readonly RestRoute[], version: string) {
         description: route.description,
         parameters: route.parameters,
         responses: {
-          '200': { description: 'The answer.', content: { 'application/json': { schema: route.responseSchema } } },
+          '200': {
+            description: 'The answer.',
+            headers: {
+              'Data-Refreshed-At': {
+                description: 'Usage committed before this instant is in the answer: the request\'s time, or how far a read replica (DATABASE_READ_URL) has replayed.',
+                schema: { type: 'string', format: 'date-time' },
+              },
+            },
+            content: { 'application/json': { schema: route.responseSchema } },
+          },
           '400': { $ref: '#/components/responses/BadRequest' },
           '401': { $ref: '#/components/responses/Unauthenticated' },
           '403': { $ref: '#/components/responses/Forbidden' },

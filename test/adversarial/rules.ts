@@ -226,14 +226,19 @@ export interface KeyRow {
   customRateLimit: number | null;
   secretHash: string;
   previousSecretHash: string | null;
-  previousSecretExpiresAt: Date | null;
-  revokedAt: Date | null;
+  /** Timestamps as the database's JSON text (compared as text between two snapshots). */
+  previousSecretExpiresAt: string | null;
+  revokedAt: string | null;
 }
 
-/** A row that belongs to a workspace: the workspace (for a workspace, itself) and the row as text. */
+/** A row that belongs to a workspace: the workspace (for a workspace, itself) and a digest of the whole row. */
 interface OwnedRow {
   workspaceId: string | null;
+  /** md5 of the row's text (every column): equal digests, unchanged row. */
   text: string;
+  /** Workspaces: where the row hangs in the tree and whether it is archived (a scoped key may rename its own root only). */
+  parentId?: string | null;
+  archivedAt?: string | null;
 }
 
 export interface Snapshot {
@@ -241,32 +246,82 @@ export interface Snapshot {
   keys: Map<string, KeyRow>;
   /** Workspaces, datastreams and apps of the realm, by `<Model>:<id>`. */
   owned: Map<string, OwnedRow>;
-  /** Each workspace's subtree (itself included), by workspace id. */
+  /** Whether the realm's own rows and its workspaces, datastreams and apps were read (else: the keys only). */
+  realm: boolean;
+  /** The workspace whose subtree was read (the caller's own workspace; null: none was). */
+  subtreeRoot: string | null;
+  /** That workspace's subtree (itself included), by workspace id: what "inside the caller's subtree" is judged by. */
   subtrees: Map<string, Set<string>>;
 }
 
-export async function snapshot(prisma: PrismaClient, realmId: string): Promise<Snapshot> {
-  // One round trip: a digest of each realm-level table's rows of the realm (table = model name).
-  const columns = realmLevelModels().map(({ model }) => {
+/** The caller a snapshot is taken for (its changes are the ones judged). */
+export interface SnapshotScope {
+  authenticated: boolean;
+  home: boolean;
+  workspaceId: string | null;
+}
+
+/**
+ * What rule (d) compares for a caller: the keys always; the realm's own rows and its workspaces,
+ * datastreams and apps for callers that may change none of them (outside the realm) or only inside
+ * their subtree (workspace-scoped keys), not for a realm-wide key of the realm, which may change them all.
+ */
+export function judgedState(caller: SnapshotScope): { realm: boolean; subtreeOf: string | null } {
+  return { realm: !caller.authenticated || !caller.home || !!caller.workspaceId, subtreeOf: caller.workspaceId };
+}
+
+const snapshotStatements = new Map<boolean, string>();
+
+/**
+ * The snapshot's one statement, as one JSON text: a digest of each realm-level table's rows of the
+ * realm (any changed, added or removed row changes it), the keys' compared columns, each workspace,
+ * datastream and app as a digest of its whole row (with its workspace, and a workspace's parent and
+ * archival), and the subtree of workspace $2. Without `realm`: the keys and the subtree only.
+ */
+function snapshotSql(realm: boolean): string {
+  const cached = snapshotStatements.get(realm);
+  if (cached) return cached;
+  const digests = realmLevelModels().map(({ model }) => {
     const owner = ownerRelation(model);
     const where = owner ? `t."${owner.field}" IN (SELECT id FROM "${owner.model}" WHERE "realmId" = $1::uuid)` : `t."realmId" = $1::uuid`;
-    return `(SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM "${model}" t WHERE ${where}) AS "${model}"`;
+    // Order-free (no sort): the count and the sum of each row's 64-bit hash of its text (every column).
+    return `'${model}', (SELECT count(*) || ':' || coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) FROM "${model}" t WHERE ${where})`;
   });
-  const [digests] = await prisma.$queryRawUnsafe<Record<string, string>[]>(`SELECT ${columns.join(', ')}`, realmId);
-  const realmLevel = new Map(Object.entries(digests!));
+  const keyColumns = KEY_COLUMNS.map((c) => `k."${c}"`).join(', ');
+  const owned = (model: string, columns: string) => `'${model}', (SELECT coalesce(json_object_agg(t.id, json_build_array(${columns})), '{}') FROM "${model}" t WHERE t."realmId" = $1::uuid)`;
+  const statement = `SELECT json_build_array(
+    ${realm ? `json_build_object(${digests.join(', ')})` : `'{}'::json`},
+    (SELECT coalesce(json_agg(json_build_array(${keyColumns})), '[]') FROM "ApiKey" k WHERE k."realmId" = $1::uuid),
+    ${realm ? `json_build_object(${owned('Workspace', 't.id, md5(t::text), t."parentId", t."archivedAt"')}, ${owned('Datastream', 't."workspaceId", md5(t::text)')}, ${owned('App', 't."workspaceId", md5(t::text)')})` : `'{}'::json`},
+    (SELECT coalesce(json_agg(c."descendantId"), '[]') FROM "WorkspaceClosure" c WHERE c."ancestorId" = $2::uuid)
+  )::text AS state`;
+  snapshotStatements.set(realm, statement);
+  return statement;
+}
+
+const KEY_COLUMNS = ['id', 'realmId', 'workspaceId', 'scopes', 'tier', 'customRateLimit', 'secretHash', 'previousSecretHash', 'previousSecretExpiresAt', 'revokedAt'] as const;
+
+/**
+ * The realm's state that `forbiddenChanges` compares for `caller` (whose changes are judged), read in
+ * one statement: see `judgedState`.
+ */
+export async function snapshot(prisma: PrismaClient, realmId: string, caller: SnapshotScope): Promise<Snapshot> {
+  const { realm, subtreeOf } = judgedState(caller);
+  const [row] = await prisma.$queryRawUnsafe<{ state: string }[]>(snapshotSql(realm), realmId, subtreeOf);
+  const [realmLevel, keyRows, ownedRows, subtree] = JSON.parse(row!.state) as [Record<string, string>, unknown[][], Record<string, Record<string, (string | null)[]>>, string[]];
   const keys = new Map<string, KeyRow>();
-  for (const key of await prisma.apiKey.findMany({ where: { realmId } })) keys.set(key.id, key as KeyRow);
-  const owned = new Map<string, OwnedRow>();
-  for (const w of await prisma.workspace.findMany({ where: { realmId } })) owned.set(`Workspace:${w.id}`, { workspaceId: w.id, text: json(w) });
-  for (const d of await prisma.datastream.findMany({ where: { realmId } })) owned.set(`Datastream:${d.id}`, { workspaceId: d.workspaceId, text: json(d) });
-  for (const a of await prisma.app.findMany({ where: { realmId } })) owned.set(`App:${a.id}`, { workspaceId: a.workspaceId, text: json(a) });
-  const subtrees = new Map<string, Set<string>>();
-  for (const row of await prisma.workspaceClosure.findMany({ where: { ancestor: { realmId } }, select: { ancestorId: true, descendantId: true } })) {
-    const set = subtrees.get(row.ancestorId) ?? new Set<string>();
-    set.add(row.descendantId);
-    subtrees.set(row.ancestorId, set);
+  for (const values of keyRows) {
+    const key = Object.fromEntries(KEY_COLUMNS.map((c, i) => [c, values[i]])) as unknown as KeyRow;
+    keys.set(key.id, key);
   }
-  return { realmLevel, keys, owned, subtrees };
+  const owned = new Map<string, OwnedRow>();
+  for (const [model, rows] of Object.entries(ownedRows)) {
+    for (const [id, [workspaceId, text, parentId, archivedAt]] of Object.entries(rows)) {
+      owned.set(`${model}:${id}`, model === 'Workspace' ? { workspaceId: workspaceId!, text: text!, parentId: parentId ?? null, archivedAt: archivedAt ?? null } : { workspaceId: workspaceId ?? null, text: text! });
+    }
+  }
+  const subtrees = new Map<string, Set<string>>(subtreeOf ? [[subtreeOf, new Set(subtree)]] : []);
+  return { realmLevel: new Map(Object.entries(realmLevel)), keys, owned, realm, subtreeRoot: subtreeOf, subtrees };
 }
 
 /** For a model without a realm of its own: the foreign key to the realm-level model it belongs to. */
@@ -278,6 +333,10 @@ function ownerRelation(model: string): { field: string; model: string } | null {
 
 /** Rule (d): what a mutation by `caller` changed that it may not. */
 export function forbiddenChanges(caller: Caller, before: Snapshot, after: Snapshot): string[] {
+  const judged = judgedState(caller);
+  for (const snap of [before, after]) {
+    if ((judged.realm && !snap.realm) || snap.subtreeRoot !== judged.subtreeOf) throw new Error(`forbiddenChanges: a snapshot of another caller's state than ${caller.name}'s (snapshot(…, caller))`);
+  }
   const problems: string[] = [];
   const outsider = !caller.authenticated || !caller.home;
   for (const [model, rows] of after.realmLevel) {
@@ -300,7 +359,7 @@ export function forbiddenChanges(caller: Caller, before: Snapshot, after: Snapsh
     if (!root) continue;
     const ownRoot = key === `Workspace:${root}`;
     const allowed = (!old || inside(before, old.workspaceId)) && (!now || inside(after, now.workspaceId)) && !ownRoot;
-    const renamedRootOnly = ownRoot && old && now && JSON.parse(old.text).parentId === JSON.parse(now.text).parentId && JSON.parse(old.text).archivedAt === JSON.parse(now.text).archivedAt;
+    const renamedRootOnly = ownRoot && old && now && old.parentId === now.parentId && old.archivedAt === now.archivedAt;
     if (!allowed && !renamedRootOnly) problems.push(`${key.split(':')[0]} ${ownRoot ? "(the key's own root)" : 'outside the subtree'} ${old ? 'changed' : 'created'} by a workspace-scoped key`);
   }
   for (const [id, key] of after.keys) {

@@ -22,14 +22,23 @@ function adminUrl(): string {
   return url;
 }
 
+// The files a worker runs one after another share its modules (vitest.config.ts `isolate: false`):
+// the run's template is read from disk once per worker, not once per file (≈ 46 MB).
+let pgliteTemplate: { file: string; blob: Blob | undefined } | undefined;
+function migratedTemplate(): Blob | undefined {
+  const file = inject('pgliteTemplate');
+  if (!file) return undefined;
+  if (pgliteTemplate?.file !== file) pgliteTemplate = { file, blob: readPGliteTemplate(file) };
+  return pgliteTemplate.blob;
+}
+
 /**
  * A fresh, migrated database of this run's kind, owned by one test file: a copy of the run's
  * migrated template (test/global-setup.ts), or migrated here when there is none.
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (testDatabaseKind() === 'pglite') {
-    const templateFile = inject('pgliteTemplate');
-    const template = templateFile ? readPGliteTemplate(templateFile) : undefined;
+    const template = migratedTemplate();
     const db = await openDatabase({ kind: 'pglite', dir: 'memory://' }, template ? { pgliteTemplate: template } : {});
     return { ...db, destroy: () => db.close() };
   }

@@ -5,27 +5,24 @@
  * its own 13 months of usage. The first file to ask builds it, the others wait for it: a run that
  * needs no demo never seeds one. Names come from test/global-setup.ts, which removes them at the end.
  */
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { inject } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
 import { copyDemoTemplate, readPGliteTemplate } from '../../src/db/pglite-template.js';
 import { createScratchDatabase } from '../../src/db/scratch-database.js';
 import { seedDemo, topUpDemo } from '../../src/db/seed.js';
-import { PrismaClient } from '../../src/generated/prisma/client.js';
 import { testDatabaseKind, type TestDatabase } from './database.js';
 
 /** Seeding on a busy 2-core machine can take minutes; waiting longer means the builder is gone. */
 const BUILD_TIMEOUT_MS = 600_000;
 
 interface DemoTemplate {
-  /** The run's seeded PGlite data directory (a tarball). */
-  pgliteFile: string;
+  /** The run's seeded PGlite data directory. */
+  pgliteDir: string;
   /** The run's seeded PostgreSQL database, next to TEST_DATABASE_URL's. */
   postgresName: string;
   /** Files that say who builds it and how that ended. */
@@ -74,44 +71,48 @@ async function building(template: DemoTemplate, build: () => Promise<void>): Pro
   }
 }
 
-async function pgliteDemoTarball(): Promise<Blob> {
+/**
+ * The run's demo as a PGlite data directory (built here by the first caller): the demo prebuilt at
+ * `npm install` copied and topped up to now, as a first `npm start` does; a stale or missing one is
+ * seeded instead. Copies of a directory cost a file copy; PGlite then reads only the pages a test
+ * touches (a tarball would be loaded whole, ≈ 0.5 GB, into each test's memory).
+ */
+async function pgliteDemoDir(): Promise<string> {
   const template = demoTemplate();
+  const done = path.join(template.pgliteDir, 'demo-ready');
   if (claim(template.claimFile)) {
     await building(template, async () => {
-      // The demo prebuilt at `npm install`, topped up to now, is what a fresh seed writes (as at a
-      // first `npm start`); a stale or missing one is seeded instead.
       const now = new Date();
-      const copyDir = mkdtempSync(path.join(tmpdir(), 'ugw-demo-copy-'));
+      const staging = `${template.pgliteDir}.partial`;
+      rmSync(staging, { recursive: true, force: true });
       try {
-        const prebuilt = copyDemoTemplate(copyDir, now);
-        let pglite: PGlite;
-        if (prebuilt) {
-          pglite = new PGlite(copyDir);
-        } else {
-          const migrated = readPGliteTemplate(inject('pgliteTemplate'));
-          if (!migrated) throw new Error('the migrated PGlite template is missing');
-          pglite = new PGlite('memory://', { loadDataDir: migrated });
-        }
+        const prebuilt = copyDemoTemplate(staging, now);
+        const db = await openDatabase({ kind: 'pglite', dir: staging }, prebuilt ? { migrate: false } : { pgliteTemplate: readPGliteTemplate(inject('pgliteTemplate')) });
         try {
-          const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
-          if (prebuilt) await topUpDemo(prisma, { seededAt: prebuilt.seededAt, now });
-          else await seedDemo(prisma, { now });
-          await prisma.$disconnect();
-          const tarball = await pglite.dumpDataDir('none');
-          // Renamed into place whole: waiters never read half a file.
-          writeFileSync(`${template.pgliteFile}.partial`, Buffer.from(await tarball.arrayBuffer()));
-          renameSync(`${template.pgliteFile}.partial`, template.pgliteFile);
+          if (prebuilt) await topUpDemo(db.prisma, { seededAt: prebuilt.seededAt, now });
+          else await seedDemo(db.prisma, { now });
         } finally {
-          await pglite.close();
+          await db.close();
         }
+        // Renamed into place whole, then marked: waiters never copy half a directory.
+        renameSync(staging, template.pgliteDir);
+        writeFileSync(done, '');
       } finally {
-        rmSync(copyDir, { recursive: true, force: true });
+        rmSync(staging, { recursive: true, force: true });
       }
     });
   } else {
-    await waitForBuild(async () => existsSync(template.pgliteFile), template.failedFile);
+    await waitForBuild(async () => existsSync(done), template.failedFile);
   }
-  return new Blob([readFileSync(template.pgliteFile)]);
+  return template.pgliteDir;
+}
+
+/** A copy of the run's PGlite demo in a new directory of its own, and how to remove it. */
+async function copyOfPGliteDemo(): Promise<{ dir: string; remove(): void }> {
+  const source = await pgliteDemoDir();
+  const dir = mkdtempSync(path.join(tmpdir(), 'ugw-demo-copy-'));
+  for (const entry of readdirSync(source)) if (entry !== 'demo-ready') cpSync(path.join(source, entry), path.join(dir, entry), { recursive: true });
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 async function postgresDatabaseExists(name: string): Promise<boolean> {
@@ -159,8 +160,15 @@ async function postgresDemoTemplate(): Promise<string> {
 /** A database of this run's kind holding the demo (seedDemo at about the run's start), owned by one test file. */
 export async function createDemoTestDatabase(): Promise<TestDatabase> {
   if (testDatabaseKind() === 'pglite') {
-    const db = await openDatabase({ kind: 'pglite', dir: 'memory://' }, { pgliteTemplate: await pgliteDemoTarball() });
-    return { ...db, destroy: () => db.close() };
+    const copy = await copyOfPGliteDemo();
+    const db = await openDatabase({ kind: 'pglite', dir: copy.dir }, { migrate: false });
+    return {
+      ...db,
+      async destroy() {
+        await db.close();
+        copy.remove();
+      },
+    };
   }
   const scratch = await createScratchDatabase(adminUrl(), 'ugw_test', await postgresDemoTemplate());
   const db = await openDatabase({ kind: 'postgres', url: scratch.url }, { migrate: false });
@@ -179,11 +187,8 @@ export async function createDemoTestDatabase(): Promise<TestDatabase> {
  */
 export async function demoServerDatabase(): Promise<{ env: Record<string, string>; cleanup(): Promise<void> }> {
   if (testDatabaseKind() === 'pglite') {
-    const tarball = await pgliteDemoTarball();
-    const pgliteDir = mkdtempSync(path.join(tmpdir(), 'ugw-demo-server-'));
-    const db = await openDatabase({ kind: 'pglite', dir: pgliteDir }, { pgliteTemplate: tarball });
-    await db.close();
-    return { env: { PGLITE_DIR: pgliteDir }, cleanup: async () => rmSync(pgliteDir, { recursive: true, force: true }) };
+    const copy = await copyOfPGliteDemo();
+    return { env: { PGLITE_DIR: copy.dir }, cleanup: async () => copy.remove() };
   }
   const scratch = await createScratchDatabase(adminUrl(), 'ugw_test', await postgresDemoTemplate());
   return { env: { DATABASE_URL: scratch.url }, cleanup: () => scratch.drop() };

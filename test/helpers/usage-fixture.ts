@@ -48,6 +48,19 @@ export async function createUsageRealm(prisma: PrismaClient, timeZone = 'Europe/
   return { realm, tree, streams, project, apps, features, admin, scoped };
 }
 
+const ROW_COLUMNS = `"realmId" uuid, "featureId" uuid, "hour" timestamptz, "dimensionKey" text, "workspaceId" uuid, "datastreamId" uuid, "projectId" uuid, "appId" uuid, "billingTag" text, "resource" text, "apiKeyId" uuid`;
+
+/** INSERT … SELECT FROM jsonb_to_recordset: `rows` hold ROW_COLUMNS and `columns`; `constants` are SQL literals for every row. */
+async function insertJsonRows(prisma: PrismaClient, table: string, rows: object[], columns: string, constants: Record<string, string> = {}) {
+  if (rows.length === 0) return;
+  const names = [...`${ROW_COLUMNS}, ${columns}`.matchAll(/"(\w+)"/g)].map((m) => `"${m[1]}"`);
+  await prisma.$executeRawUnsafe(
+    `INSERT INTO "${table}" (${[...names, ...Object.keys(constants).map((c) => `"${c}"`)].join(', ')})
+     SELECT ${[...names, ...Object.values(constants)].join(', ')} FROM jsonb_to_recordset($1::jsonb) AS r(${ROW_COLUMNS}, ${columns})`,
+    JSON.stringify(rows),
+  );
+}
+
 export async function insertUsage(prisma: PrismaClient, realmId: string, featureIds: Record<string, string>, usage: RawUsage[]) {
   const hourly = new Map<string, { row: RawUsage; quantity: number; keys: Set<string> }>();
   for (const u of usage) {
@@ -57,20 +70,19 @@ export async function insertUsage(prisma: PrismaClient, realmId: string, feature
     for (const k of u.keys ?? []) entry.keys.add(k);
     hourly.set(id, entry);
   }
-  await prisma.usageHourly.createMany({
-    data: [...hourly.values()].map(({ row, quantity, keys }) => ({
-      realmId,
-      featureId: featureIds[row.feature]!,
-      hour: row.hour,
-      dimensionKey: dimensionKey(row),
-      ...dimensionValuesOf(row),
-      quantity: row.keys ? String(keys.size) : String(quantity),
-      eventCount: 1,
-    })),
-  });
-  await prisma.usageUniqueKey.createMany({
-    data: [...hourly.values()].flatMap(({ row, keys }) =>
-      [...keys].map((key) => ({ realmId, featureId: featureIds[row.feature]!, hour: row.hour, dimensionKey: dimensionKey(row), ...dimensionValuesOf(row), key })),
-    ),
-  });
+  const hourlyRows = [...hourly.values()].map(({ row, quantity, keys }) => ({
+    realmId,
+    featureId: featureIds[row.feature]!,
+    hour: row.hour,
+    dimensionKey: dimensionKey(row),
+    ...dimensionValuesOf(row),
+    quantity: row.keys ? String(keys.size) : String(quantity),
+  }));
+  const keyRows = [...hourly.values()].flatMap(({ row, keys }) =>
+    [...keys].map((key) => ({ realmId, featureId: featureIds[row.feature]!, hour: row.hour, dimensionKey: dimensionKey(row), ...dimensionValuesOf(row), key })),
+  );
+  // One statement per table with the rows as one JSON parameter: createMany's thousands of bound
+  // parameters cost PGlite ≈ 2.5× the CPU for the same rows.
+  await insertJsonRows(prisma, 'UsageHourly', hourlyRows, `"quantity" numeric`, { eventCount: '1' });
+  await insertJsonRows(prisma, 'UsageUniqueKey', keyRows, `"key" text`);
 }
