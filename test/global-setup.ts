@@ -4,13 +4,14 @@
  * file running initdb and the migrations. See test/helpers/database.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrateDatabase } from '../src/db/database.js';
-import { buildPGliteTemplate } from '../src/db/pglite-template.js';
+import { buildPGliteTemplate, readPGliteTemplate } from '../src/db/pglite-template.js';
 import { createScratchDatabase } from '../src/db/scratch-database.js';
 
 declare module 'vitest' {
@@ -51,15 +52,36 @@ function removeDemoFiles(names: ReturnType<typeof demoTemplateNames>): void {
   for (const file of [names.pgliteDir, `${names.pgliteDir}.partial`, names.claimFile, names.failedFile]) rmSync(file, { recursive: true, force: true });
 }
 
+/**
+ * The run's PGlite template: the migrated one (src/db/pglite-template.ts) less the template0 and
+ * template1 databases, which a PGlite never uses (it serves one database): a third smaller, and each
+ * test file's in-memory copy opens with ≈ 23 % less CPU (≈ 0.45 instead of ≈ 0.58 s).
+ */
+async function runTemplate(file: string): Promise<string> {
+  const pglite = new PGlite('memory://', { loadDataDir: readPGliteTemplate(await buildPGliteTemplate()) });
+  try {
+    // One statement each: DROP DATABASE runs outside a transaction block, which a multi-statement string is.
+    for (const sql of [`UPDATE pg_database SET datistemplate = false WHERE datname IN ('template0', 'template1')`, 'DROP DATABASE template0', 'DROP DATABASE template1', 'CHECKPOINT']) {
+      await pglite.exec(sql);
+    }
+    writeFileSync(file, Buffer.from(await (await pglite.dumpDataDir('none')).arrayBuffer()));
+  } finally {
+    await pglite.close();
+  }
+  return file;
+}
+
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
   if (project.config.env?.TEST_DB !== 'postgres') {
     project.provide('pgliteSeedChecksums', seedChecksumsFile);
-    project.provide('pgliteTemplate', await buildPGliteTemplate());
+    const template = path.join(tmpdir(), `ugw-template-${process.env.UGW_TEST_RUN_ID}.tar`);
+    project.provide('pgliteTemplate', await runTemplate(template));
     const demo = demoTemplateNames('pglite');
     project.provide('demoTemplate', demo);
     return async () => {
       await removeSeedChecksums();
       removeDemoFiles(demo);
+      rmSync(template, { force: true });
     };
   }
   const pgliteRuns = project.vitest.projects.some((other) => other.config.env?.TEST_DB === 'pglite');
