@@ -61,6 +61,11 @@ export async function readTarget(options: ReadReplicaOptions): Promise<Pick<Cont
   return freshness ? { readPrisma: options.replica, dataRefreshedAt: freshness.dataRefreshedAt } : { readPrisma: options.primary };
 }
 
+/** For the plain routes (REST, CSV exports): `readTarget` when a replica is configured; otherwise reports read the primary. */
+export async function routeReadTarget(options: { prisma: PrismaClient; readPrisma?: PrismaClient; onReplicaError?: (error: unknown) => void }): Promise<Pick<Context, 'readPrisma' | 'dataRefreshedAt'>> {
+  return options.readPrisma ? readTarget({ primary: options.prisma, replica: options.readPrisma, onReplicaError: options.onReplicaError }) : {};
+}
+
 /**
  * Sets `readPrisma` and `dataRefreshedAt` on the context of each operation: a query reads reports
  * from the replica; a mutation's payload must see its own write, so it reads the primary; a

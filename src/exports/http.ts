@@ -11,7 +11,7 @@ import type { Plugin } from 'graphql-yoga';
 import { authorizeRoute, errorResponse, useRoute, type RouteNote } from '../plugins/http-route.js';
 import { Authenticator } from '../auth/authenticate.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { DATA_REFRESHED_AT_HEADER, readTarget } from '../db/read-replica.js';
+import { DATA_REFRESHED_AT_HEADER, routeReadTarget } from '../db/read-replica.js';
 import type { Logger } from '../observability.js';
 import {
   csvRecord,
@@ -72,7 +72,7 @@ export function useUsageExportEndpoints(options: UsageExportEndpointOptions): Pl
       if (error instanceof ExportInputError) return errorResponse(400, 'BAD_USER_INPUT', error.message, { extensions: { reason: error.reason } });
       throw error;
     }
-    const read = options.readPrisma ? await readTarget({ primary: options.prisma, replica: options.readPrisma, onReplicaError: options.onReplicaError }) : {};
+    const read = await routeReadTarget(options);
     const rows = await loadExportRows(read.readPrisma ?? options.prisma, viewer, exportRequest);
     note.fields = { rows: rows.length };
     const filename = `usage-${kind === 'MONTHLY' ? 'monthly' : 'daily'}-${exportRequest.label}.csv`;

@@ -7,7 +7,7 @@
 import type { Plugin } from 'graphql-yoga';
 import { Authenticator } from '../auth/authenticate.js';
 import type { Context, Viewer } from '../context.js';
-import { DATA_REFRESHED_AT_HEADER, readTarget } from '../db/read-replica.js';
+import { DATA_REFRESHED_AT_HEADER, routeReadTarget } from '../db/read-replica.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Logger } from '../observability.js';
 import { authorizeRoute, errorResponse, JSON_HEADERS, useRoute, type RouteNote } from '../plugins/http-route.js';
@@ -66,7 +66,7 @@ export function useRestRoutes(options: RestRoutesOptions): Plugin {
     note.apiKeyId = viewer?.apiKeyId;
     if (response) return response;
     const now = options.now?.() ?? new Date();
-    const read = options.readPrisma ? await readTarget({ primary: options.prisma, replica: options.readPrisma, onReplicaError: options.onReplicaError }) : {};
+    const read = await routeReadTarget(options);
     const ctx: Context = { prisma: options.prisma, ...read, viewer, requestId: requestIdOf(request), now, memo: new Map(), rateLimit: null };
     try {
       const result = await route.handle(ctx, new QueryParams(url.searchParams, route.parameters), pathParams, url);
