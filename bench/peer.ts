@@ -92,6 +92,8 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
     env: {
       ...process.env,
       DATABASE_URL: options.databaseUrl,
+      // The gateway's session setting (src/db/adapters.ts): with JIT on, PostgreSQL compiled the peer's Q2 plan for seconds.
+      PGOPTIONS: '-c jit=off',
       PORT: String(options.port ?? 0),
       HOST: options.host ?? '127.0.0.1',
       PEER_SCHEMA: options.schema ?? 'public',

@@ -22,6 +22,18 @@ export interface BenchQuery {
   fromGateway(data: any): Row[];
   /** Canonical rows of the SQL's answer. */
   fromSql(rows: Record<string, unknown>[]): Row[];
+  /** The same report read as compact `series` (parallel arrays per feature and group), where the query is a usage report. */
+  series?: { graphql: { query: string; variables: Record<string, unknown> }; fromGateway(data: any): Row[] };
+}
+
+/** A `points { … }` selection rewritten as the same report's `series { … }`. */
+function asSeries(document: string): string {
+  return document.replace('points { feature { id } start quantity', 'series { feature { id } starts quantities');
+}
+
+/** Series flattened to the rows `points` would give: one per (series, bucket). */
+function seriesPoints(series: any[]): any[] {
+  return series.flatMap((s) => s.starts.map((start: string, i: number) => ({ feature: s.feature, group: s.group, start, quantity: s.quantities[i] })));
 }
 
 const DAY_MS = 86_400_000;
@@ -72,6 +84,7 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
     fromGateway: (d) => pointRows(d.realm.usage.points),
     fromSql: (rows) => sortRows(rows.map((r) => ({ feature: String(r.feature), start: iso(r.hour as Date), quantity: canonicalDecimal(r.quantity as string) }))),
   };
+  q1.series = { graphql: { ...q1.graphql, query: asSeries(q1.graphql.query) }, fromGateway: (d) => pointRows(seriesPoints(d.realm.usage.series)) };
 
   // Q2: the dashboard. Daily usage per feature of the first 50 workspaces (by id), each its own
   // usage (SELF), as a peer without tree support can answer it too; Q2S is the same over subtrees.
@@ -97,13 +110,21 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
     );
   const q2FromSql = (rows: Record<string, unknown>[]) =>
     sortRows(rows.map((r) => ({ workspace: String(r.workspace), feature: String(r.feature), start: iso(r.day as Date), quantity: canonicalDecimal(r.quantity as string) })));
+  const q2Graphql = (scope: 'SELF' | 'SUBTREE') => ({
+    query: q2Document(scope).replace('groupBy: [FEATURE]', 'groupBy: [FEATURE], filter: { featureIds: $features }').replace('($range: TimeRangeInput!)', '($range: TimeRangeInput!, $features: [ID!])'),
+    variables: { range: q2Range, features: additive.map((id) => encodeId('Feature', id)) },
+  });
   const q2 = (id: 'Q2' | 'Q2S', scope: 'SELF' | 'SUBTREE'): BenchQuery => ({
     id,
     title: `Dashboard: workspaces(first: 50) { usage(last 30 days, DAY, groupBy FEATURE, ${scope}) }`,
-    graphql: { query: q2Document(scope).replace('groupBy: [FEATURE]', 'groupBy: [FEATURE], filter: { featureIds: $features }').replace('($range: TimeRangeInput!)', '($range: TimeRangeInput!, $features: [ID!])'), variables: { range: q2Range, features: additive.map((id) => encodeId('Feature', id)) } },
+    graphql: q2Graphql(scope),
     sql: q2Sql(scope),
     fromGateway: q2FromGateway,
     fromSql: q2FromSql,
+    series: {
+      graphql: { ...q2Graphql(scope), query: asSeries(q2Graphql(scope).query) },
+      fromGateway: (d) => q2FromGateway({ realm: { workspaces: { edges: d.realm.workspaces.edges.map((e: any) => ({ node: { id: e.node.id, usage: { points: seriesPoints(e.node.usage.series) } } })) } } }),
+    },
   });
 
   const q3: BenchQuery = {
@@ -124,6 +145,10 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
     },
     fromGateway: (d) =>
       pointRows(d.realm.usage.points, (p) => ({ workspace: raw(p.group.workspace?.id), datastream: raw(p.group.datastream?.id) })),
+    series: {
+      graphql: { query: '', variables: {} },
+      fromGateway: (d) => pointRows(seriesPoints(d.realm.usage.series), (p) => ({ workspace: raw(p.group.workspace?.id), datastream: raw(p.group.datastream?.id) })),
+    },
     fromSql: (rows) =>
       sortRows(
         rows.map((r) => ({
@@ -164,6 +189,7 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
       sortRows(rows.map((r) => ({ endpoint: String(r.endpoint), requests: String(r.requests), p95: Math.min(bucketValue(Number(r.p95_bucket)), Number(r.max)).toFixed(3) }))),
   };
 
+  const byAggregation = (aggregations: string[]) => realm.featureIds.filter((_, i) => aggregations.includes(FEATURE_DEFS[i]!.aggregation));
   const q5: BenchQuery = {
     id: 'Q5',
     title: '12-month licensed-vs-used history',
@@ -174,16 +200,22 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
     // The numbers behind the chart: each product's used quantity per month by its aggregation (the
     // coverage arithmetic on top of them is a few hundred decimal operations in the gateway).
     sql: {
-      text: `WITH hourly AS (
-               SELECT u."featureId" AS feature, u.hour, SUM(u.quantity) AS quantity FROM "UsageHourly" u
-               WHERE u."realmId" = $1 AND u.hour >= $2 AND u.hour < $3 AND u."featureId" <> $4 GROUP BY 1, 2)
-             SELECT h.feature::text AS feature, to_char(date_trunc('month', h.hour AT TIME ZONE 'UTC'), 'YYYY-MM') AS month,
-               (CASE MAX(f.aggregation::text) WHEN 'MAX' THEN MAX(h.quantity) WHEN 'LATEST' THEN (array_agg(h.quantity ORDER BY h.hour DESC))[1] ELSE SUM(h.quantity) END)::text AS quantity
-             FROM hourly h JOIN "Feature" f ON f.id = h.feature GROUP BY 1, 2
-             UNION ALL
-             SELECT "featureId"::text, to_char(date_trunc('month', hour AT TIME ZONE 'UTC'), 'YYYY-MM'), COUNT(DISTINCT key)::text
-             FROM "UsageUniqueKey" WHERE "realmId" = $1 AND hour >= $2 AND hour < $3 GROUP BY 1, 2`,
-      values: [realm.id, ...historyRange(anchor), uniqueFeature],
+      // SUM and COUNT months are plain sums of their rows; only MAX and LATEST need each hour's total
+      // across dimensions first; unique keys are counted over the month. Grouped by the native
+      // month (text only on the way out).
+      text: `SELECT feature::text AS feature, to_char(month, 'YYYY-MM') AS month, quantity::text AS quantity FROM (
+               SELECT u."featureId" AS feature, date_trunc('month', u.hour AT TIME ZONE 'UTC') AS month, SUM(u.quantity) AS quantity FROM "UsageHourly" u
+               WHERE u."realmId" = $1 AND u.hour >= $2 AND u.hour < $3 AND u."featureId" = ANY($4::uuid[]) GROUP BY 1, 2
+               UNION ALL
+               SELECT h.feature, date_trunc('month', h.hour AT TIME ZONE 'UTC'),
+                 CASE WHEN h.feature = ANY($6::uuid[]) THEN (array_agg(h.quantity ORDER BY h.hour DESC))[1] ELSE MAX(h.quantity) END
+               FROM (SELECT u."featureId" AS feature, u.hour, SUM(u.quantity) AS quantity FROM "UsageHourly" u
+                     WHERE u."realmId" = $1 AND u.hour >= $2 AND u.hour < $3 AND u."featureId" = ANY($5::uuid[]) GROUP BY 1, 2) h
+               GROUP BY h.feature, 2
+               UNION ALL
+               SELECT "featureId", date_trunc('month', hour AT TIME ZONE 'UTC'), COUNT(DISTINCT key)
+               FROM "UsageUniqueKey" WHERE "realmId" = $1 AND hour >= $2 AND hour < $3 GROUP BY 1, 2) s`,
+      values: [realm.id, ...historyRange(anchor), byAggregation(['SUM', 'COUNT']), byAggregation(['MAX', 'LATEST']), byAggregation(['LATEST'])],
     },
     fromGateway: (d) =>
       sortRows(
@@ -193,6 +225,7 @@ export function benchQueries(data: GeneratedData): BenchQuery[] {
       ),
     fromSql: (rows) => sortRows(rows.map((r) => ({ feature: String(r.feature), month: String(r.month), quantity: canonicalDecimal(r.quantity as string) }))),
   };
+  q3.series!.graphql = { ...q3.graphql, query: asSeries(q3.graphql.query) };
   return [q1, q2('Q2', 'SELF'), q2('Q2S', 'SUBTREE'), q3, q4, q5];
 }
 

@@ -1,9 +1,10 @@
 import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import v8 from 'node:v8';
 import pg from 'pg';
 import { parseApiKey, secretMatches } from './auth/api-key-secret.js';
-import { ConfigError, DEFAULT_AUTH_CACHE_TTL_MS, loadConfig, type Config } from './config.js';
+import { ConfigError, DEFAULT_AUTH_CACHE_TTL_MS, DEFAULT_V8_HEAP_GROWING_PERCENT, loadConfig, type Config } from './config.js';
 import type { DatabaseTarget } from './db/adapters.js';
 import type { Database } from './db/database.js';
 import { DEMO_API_KEY, isDatabaseEmpty, seedDemo, topUpDemo } from './db/seed.js';
@@ -267,6 +268,18 @@ function answerStarting(req: http.IncomingMessage, res: http.ServerResponse) {
   const requestId = requestIdFrom(req.headers['x-request-id'] as string | undefined);
   res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close', 'x-request-id': requestId });
   res.end(errorBody('The gateway is starting: retry in a second.', 'SERVICE_UNAVAILABLE', requestId, { status: 'starting', retryAfter: 1 }));
+}
+
+/**
+ * V8_HEAP_GROWING_PERCENT (config.ts): V8 reads --heap-growing-percent at every full GC, so it can
+ * be set at run time (measured: the same peak as the command-line flag). A --heap-growing-percent or --max-old-space-size given to node itself
+ * (or in NODE_OPTIONS) is the operator's choice and is left alone.
+ */
+function limitHeapGrowth(percent: number): void {
+  if (percent <= 0) return;
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
+  if (/--(heap-growing-percent|max-old-space-size|max_old_space_size|heap_growing_percent)/.test(given)) return;
+  v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
 
 async function main(): Promise<void> {
@@ -533,6 +546,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${config.graphiql ? 'GraphiQL' : 'GraphQL'}: http://localhost:${port}/graphql\n`);
     if (demoKey) process.stdout.write(`API key: ${demoKey}\n`);
     if (devOperator.key) process.stdout.write(`Operator key: ${devOperator.key}\n`);
+    // Once ready (seeding the demo on PGlite is left V8's own heuristics): the heap under request load.
+    limitHeapGrowth(config.heapGrowingPercent ?? DEFAULT_V8_HEAP_GROWING_PERCENT);
   })();
   try {
     await startup;

@@ -94,6 +94,11 @@ describe('the key cache (AUTH_CACHE_TTL_MS)', () => {
     const cached = createApp({ prisma: db.prisma, authCacheTtlMs: 60_000 });
     expect((await graphql(cached, '{ __typename }', { key })).status).toBe(200);
     expect((await graphql(cached, '{ __typename }', { key: `${key.slice(0, -1)}${key.endsWith('x') ? 'y' : 'x'}` })).status).toBe(401);
+    // A key of the same length and prefix that differs in its first secret character, then the right key again.
+    const secretStart = key.indexOf('_', 4) + 1;
+    const other = `${key.slice(0, secretStart)}${key[secretStart] === 'A' ? 'B' : 'A'}${key.slice(secretStart + 1)}`;
+    expect((await graphql(cached, '{ __typename }', { key: other })).status).toBe(401);
+    expect((await graphql(cached, '{ __typename }', { key })).status).toBe(200);
   });
 
   it('a key revoked through this process fails on the very next request despite the cache', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_QUERY_BREADTH, MAX_QUERY_COST, MAX_QUERY_DEPTH } from '../src/plugins/query-cost.js';
+import { parse } from 'graphql';
+import { costIsConstant, MAX_QUERY_BREADTH, MAX_QUERY_COST, MAX_QUERY_DEPTH } from '../src/plugins/query-cost.js';
 import { createApp, type App } from '../src/yoga.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { graphql } from './helpers/graphql.js';
@@ -50,5 +51,21 @@ describe('query cost', () => {
     const wide = `{ ${Array.from({ length: MAX_QUERY_BREADTH + 1 }, (_, i) => `a${i}: viewer { scopes }`).join(' ')} }`;
     const tooWide = await graphql(app, wide, { key: realm.admin.key });
     expect(tooWide.body.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', kind: 'breadth', limit: MAX_QUERY_BREADTH });
+  });
+
+  it('a document is priced once only when its cost cannot change: variables and timeframes are priced on every request', async () => {
+    expect(costIsConstant(parse('{ realm { workspaces(first: 10) { totalCount } } }'))).toBe(true);
+    expect(costIsConstant(parse('query($n: Int) { realm { workspaces(first: $n) { totalCount } } }'))).toBe(false);
+    expect(costIsConstant(parse('{ realm { usage(timeframe: THIS_MONTH) { warnings } } }'))).toBe(false);
+    expect(costIsConstant(parse('{ realm { features(first: 1) { edges { node { dimensionValues(dimension: "x") { totalCount } } } } } }'))).toBe(false);
+    const document = 'query($n: Int) { realm { workspaces(first: $n) { edges { node { name } } } } }';
+    const small = await graphql(app, document, { key: realm.admin.key, variables: { n: 1 } });
+    const large = await graphql(app, document, { key: realm.admin.key, variables: { n: 10 } });
+    expect(large.body.extensions?.cost.requested - small.body.extensions?.cost.requested).toBe(9 * 3);
+    const constant = '{ realm { workspaces(first: 2) { edges { node { name } } } } }';
+    const first = await graphql(app, constant, { key: realm.admin.key });
+    const again = await graphql(app, constant, { key: realm.admin.key });
+    expect(again.body.extensions?.cost).toEqual(first.body.extensions?.cost);
+    expect(first.body.extensions?.cost.requested).toBe(1 + 1 + 2 * 3);
   });
 });

@@ -161,6 +161,18 @@ describe('strings with a NUL character', () => {
     expect(fine.body.data.createApiKey.apiKey.id).toEqual(expect.any(String));
   });
 
+  it('a document answered once without a NUL is still checked: a NUL in a later request\'s variables is refused', async () => {
+    const app = createApp({ prisma: db.prisma });
+    const document = 'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { userErrors { message } } }';
+    // No `apiKey { id }` selected: the first request's key is created, the second one's must not be.
+    const fine = await post(app, query(document, { input: { name: 'plain', scopes: ['usage:read'] } }), { key });
+    expect(fine.body.errors).toBeUndefined();
+    const before = await db.prisma.apiKey.count();
+    const bad = await post(app, query(document, { input: { name: 'bad\u0000name', scopes: ['usage:read'] } }), { key });
+    expect(bad.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_STRING', field: 'createApiKey', argument: 'input' });
+    expect(await db.prisma.apiKey.count()).toBe(before);
+  });
+
   it('leaves ingestUsage events to the pipeline: one event with a NUL does not refuse the call', async () => {
     const app = createApp({ prisma: db.prisma });
     const answer = await post(
@@ -308,4 +320,22 @@ describe('introspection and GraphiQL follow the app options', () => {
   });
 });
 
+describe('page sizes are checked on every request of a document', () => {
+  it('a page size within bounds in one request and over them in the next (same document, a variable) is refused the second time', async () => {
+    const app = createApp({ prisma: db.prisma });
+    const document = 'query($n: Int) { realm { workspaces(first: $n) { totalCount } } }';
+    expect((await post(app, query(document, { n: 10 }), { key })).body.errors).toBeUndefined();
+    const over = await post(app, query(document, { n: 500 }), { key });
+    expect(over.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'PAGE_SIZE_TOO_LARGE' });
+  });
 
+  it('a literal page size over the bounds is refused every time, and one within them answered every time', async () => {
+    const app = createApp({ prisma: db.prisma });
+    for (let i = 0; i < 2; i++) {
+      const over = await post(app, query('{ realm { workspaces(first: 500) { totalCount } } }'), { key });
+      expect(over.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'PAGE_SIZE_TOO_LARGE' });
+      const within = await post(app, query('{ realm { workspaces(first: 5) { totalCount } } }'), { key });
+      expect(within.body.errors).toBeUndefined();
+    }
+  });
+});

@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { DateTimeResolver } from 'graphql-scalars';
 import { describe, expect, it } from 'vitest';
-import { canonicalQuantity, contentHashOf, EventRejection, nanosOf, nanosOfText, parseQuantity, parseTimestamp } from '../src/ingest/event.js';
+import { canonicalQuantity, contentHashOf, EventRejection, isoMillisOf, nanosOf, nanosOfText, parseQuantity, parseTimestamp } from '../src/ingest/event.js';
 import { Prisma } from '../src/generated/prisma/client.js';
+import { DriverAdapterError } from '@prisma/driver-adapter-utils';
+import { isRetryable } from '../src/ingest/pipeline.js';
 
 /**
  * The ingestion's per-event shortcuts (src/ingest/event.ts) against the general code they stand in
@@ -97,6 +99,32 @@ describe('parseTimestamp', () => {
   });
 });
 
+describe('isoMillisOf', () => {
+  it('is the instant of every toISOString() text, and null or the same instant for any text of that shape (property)', () => {
+    fc.assert(
+      fc.property(fc.date({ min: new Date('0100-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), (date) => {
+        expect(isoMillisOf(date.toISOString())).toBe(date.getTime());
+      }),
+      { numRuns: 2000 },
+    );
+    // Any digits in the toISOString() shape: 30 February, hour 24, second 60, year 0050 included.
+    const digits = (n: number) => fc.stringMatching(new RegExp(`^\\d{${n}}$`));
+    fc.assert(
+      fc.property(fc.tuple(digits(4), digits(2), digits(2), digits(2), digits(2), digits(2), digits(3)), ([y, mo, d, h, mi, s, ms]) => {
+        const text = `${y}-${mo}-${d}T${h}:${mi}:${s}.${ms}Z`;
+        const date = new Date(text);
+        const printsBack = !Number.isNaN(date.getTime()) && date.toISOString() === text && Number(y) >= 100;
+        expect(isoMillisOf(text)).toBe(printsBack ? date.getTime() : null);
+      }),
+      { numRuns: 5000 },
+    );
+    for (const text of ['2026-02-29T00:00:00.000Z', '2024-02-30T00:00:00.000Z', '2026-06-15T24:00:00.000Z', '2026-06-15T10:15:60.000Z', '2026-06-15 10:15:00.000Z', '2026-06-15T10:15:00.000+00:00', '+02026-06-15T10:15:00.000Z']) {
+      expect(isoMillisOf(text)).toBeNull();
+    }
+    expect(isoMillisOf('2024-02-29T23:59:59.999Z')).toBe(Date.UTC(2024, 1, 29, 23, 59, 59, 999));
+  });
+});
+
 describe('contentHashOf', () => {
   it('is the SHA-256 of the event content it always was (stored hashes must keep matching)', () => {
     const event = {
@@ -118,5 +146,35 @@ describe('contentHashOf', () => {
       .digest('hex');
     expect(contentHashOf(event)).toBe(expected);
     expect(contentHashOf(event, '12.5')).toBe(expected);
+  });
+
+  it('hashes exactly JSON.stringify of the values, whatever characters the texts hold (property)', () => {
+    const text = fc.option(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('a"b', 'c\\d', '\u0001', '\ud800', '\ud83d\ude00', '\u2028')), { nil: null });
+    fc.assert(
+      fc.property(fc.tuple(text, text, text, text, fc.date({ noInvalidDate: true, min: new Date(0), max: new Date('9999-01-01') })), ([workspaceId, billingTag, resource, uniqueKey, occurredAt]) => {
+        const event = { featureId: 'f', occurredAt, quantity: new Prisma.Decimal('1.5'), workspaceId, datastreamId: null, projectId: null, appId: null, apiKeyId: null, billingTag, resource, uniqueKey };
+        const expected = createHash('sha256')
+          .update(JSON.stringify(['f', occurredAt.toISOString(), '1.5', workspaceId, null, null, null, null, billingTag, resource, uniqueKey]))
+          .digest('hex');
+        expect(contentHashOf(event)).toBe(expected);
+        expect(contentHashOf({ ...event, occurredAtText: occurredAt.toISOString() }, '1.5')).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('isRetryable', () => {
+  // The batch's statements go to the driver adapter's transaction directly (src/ingest/pipeline.ts
+  // driverSql): a deadlock or serialization failure then arrives as the adapter's error, whose
+  // message is only its kind and whose SQLSTATE is `originalCode`. It must still be retried.
+  it('retries deadlocks and serialization failures as the driver adapter reports them, and nothing else', () => {
+    const adapterError = (originalCode: string, kind: string) => new DriverAdapterError({ kind, originalCode, originalMessage: 'x' } as never);
+    expect(isRetryable(adapterError('40P01', 'TransactionWriteConflict'))).toBe(true);
+    expect(isRetryable(adapterError('40001', 'TransactionWriteConflict'))).toBe(true);
+    expect(isRetryable(new Error('wrapped', { cause: adapterError('40P01', 'TransactionWriteConflict') }))).toBe(true);
+    expect(isRetryable(adapterError('23505', 'UniqueConstraintViolation'))).toBe(false);
+    expect(isRetryable(Object.assign(new Error('could not serialize: retry'), { code: '40001' }))).toBe(true);
+    expect(isRetryable(new Error('boom'))).toBe(false);
   });
 });

@@ -214,6 +214,40 @@ describe('time partitions', { timeout: 120_000 }, () => {
     }
   });
 
+  it("UsageEvent checks no foreign key per row, yet a deleted feature or realm takes its events along, and TRUNCATE \"Realm\" CASCADE empties it", async () => {
+    const foreignKeys = await db.prisma.$queryRawUnsafe<{ conname: string }[]>(
+      `SELECT conname FROM pg_constraint WHERE conrelid = '"UsageEvent"'::regclass AND contype = 'f'`,
+    );
+    expect(foreignKeys).toEqual([]);
+    const other = await db.prisma.realm.create({ data: { name: 'Deleted realm', slug: `deleted-${randomBytes(4).toString('hex')}` } });
+    const feature = (key: string) => db.prisma.feature.create({ data: { realmId: other.id, key, name: key, service: 'test', unit: 'TRANSACTION', aggregation: 'SUM' } });
+    const [kept, dropped] = [await feature('kept'), await feature('dropped')];
+    const at = new Date(now.getTime() - HOUR).toISOString();
+    const events = ['kept', 'dropped'].flatMap((key) => [1, 2].map((n) => ({ idempotencyKey: `${key}-${n}`, feature: key, timestamp: at, quantity: '1' })));
+    expect((await ingestBatch(db.prisma, { realmId: other.id, workspaceId: null }, events, { now })).accepted).toBe(4);
+    const eventsOf = (where: { realmId?: string; featureId?: string }) => db.prisma.usageEvent.count({ where });
+    const othersBefore = await db.prisma.usageEvent.count({ where: { realmId: { not: other.id } } });
+    expect(othersBefore).toBeGreaterThan(0);
+
+    await db.prisma.feature.delete({ where: { id: dropped.id } });
+    expect(await eventsOf({ featureId: dropped.id })).toBe(0);
+    expect(await eventsOf({ featureId: kept.id })).toBe(2);
+    await db.prisma.realm.delete({ where: { id: other.id } });
+    expect(await eventsOf({ realmId: other.id })).toBe(0);
+    expect(await db.prisma.usageEvent.count({ where: { realmId: { not: other.id } } })).toBe(othersBefore);
+
+    // In a transaction rolled back: the other tests' realms stay.
+    const rollback = new Error('rollback');
+    await expect(
+      db.prisma.$transaction(async (tx) => {
+        await tx.$executeRawUnsafe(`TRUNCATE "Realm" CASCADE`);
+        expect(await tx.usageEvent.count()).toBe(0);
+        throw rollback;
+      }),
+    ).rejects.toBe(rollback);
+    expect(await db.prisma.usageEvent.count()).toBe(othersBefore);
+  });
+
   // Last: it drops today's events.
   it('retention drops whole days of events; a resend of a dropped event is TOO_LATE, never counted twice', async () => {
     const occurredAt = new Date(now.getTime() - HOUR);

@@ -96,9 +96,22 @@ const allFeatures = (u: UsageRealm) => Object.values(u.features).map((f) => ({ i
 
 /** The rows of one usage question, read with or without rollups, in a comparable order. */
 async function rowsOf(query: UsageQuery, withRollups: boolean) {
-  const { sql, params } = buildUsageSql({ ...query, rollupTimeZone: withRollups ? HAVANA : null });
-  const rows = await db.prisma.$queryRawUnsafe<Record<string, unknown>[]>(sql, ...params);
-  return { sql, rows: rows.map((row) => JSON.stringify(row)).sort() };
+  const read = async (rollupHorizon?: Date) => {
+    const { sql, params } = buildUsageSql({ ...query, rollupTimeZone: withRollups ? HAVANA : null, rollupHorizon });
+    const rows = await db.prisma.$queryRawUnsafe<Record<string, unknown>[]>(sql, ...params);
+    return { sql, rows: rows.map((row) => JSON.stringify(row)).sort() };
+  };
+  const answer = await read();
+  if (withRollups) {
+    // Hours after the rollup horizon are read as a part of their own; wherever the horizon falls
+    // (inside the rolled-up days, or before what is rolled up), the rows are the same.
+    for (const horizon of [new Date('2026-11-05T07:00:00Z'), new Date('2026-10-28T00:00:00Z')]) {
+      const split = await read(horizon);
+      expect(split.sql).not.toEqual(answer.sql);
+      expect(split.rows).toEqual(answer.rows);
+    }
+  }
+  return answer;
 }
 
 const RANGES = {
@@ -255,14 +268,20 @@ describe('the rollup job', { timeout: 300_000 }, () => {
       from: startOfLocalMonth(new Date('2026-10-15T12:00:00Z'), HAVANA, n),
       to: startOfLocalMonth(new Date('2026-10-15T12:00:00Z'), HAVANA, n + 1),
     }));
-    const run = async (rollupTimeZone: string | null) => {
-      const { sql, params } = buildMonthlyUsageSql({ realmId: havana.realm.id, months, to: new Date('2027-01-20T12:00:00Z'), features: allFeatures(havana), rollupTimeZone });
+    const run = async (rollupTimeZone: string | null, rollupHorizon?: Date) => {
+      const { sql, params } = buildMonthlyUsageSql({ realmId: havana.realm.id, months, to: new Date('2027-01-20T12:00:00Z'), features: allFeatures(havana), rollupTimeZone, rollupHorizon });
       return { sql, rows: (await db.prisma.$queryRawUnsafe<Record<string, unknown>[]>(sql, ...params)).map((r) => JSON.stringify(r)).sort() };
     };
     const rolled = await run(HAVANA);
     expect(rolled.sql).toContain('UsageRollupKey');
     expect(rolled.rows).toEqual((await run(null)).rows);
     expect(rolled.rows.length).toBeGreaterThan(8);
+    // The hours after a rollup horizon as a part of their own: inside the rolled-up days, or before them.
+    for (const horizon of [new Date('2026-11-05T07:00:00Z'), new Date('2026-10-28T00:00:00Z')]) {
+      const split = await run(HAVANA, horizon);
+      expect(split.sql).not.toEqual(rolled.sql);
+      expect(split.rows).toEqual(rolled.rows);
+    }
   });
 
   it('is idempotent', async () => {

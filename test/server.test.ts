@@ -414,6 +414,8 @@ describe.runIf(kind === 'pglite')('loadConfig', () => {
     [{ GRAPHQL_MAX_BODY_BYTES: '100' }, /^GRAPHQL_MAX_BODY_BYTES must be from 1KiB to 64MiB/],
     [{ GRAPHQL_MAX_BODY_BYTES: '1GiB' }, /^GRAPHQL_MAX_BODY_BYTES must be from 1KiB to 64MiB/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/],
+    [{ V8_HEAP_GROWING_PERCENT: '500' }, /^V8_HEAP_GROWING_PERCENT must be a whole number from 0/],
+    [{ V8_HEAP_GROWING_PERCENT: 'half' }, /^V8_HEAP_GROWING_PERCENT must be a whole number from 0/],
     [{ REDIS_URL: 'localhost:6379' }, /^REDIS_URL must look like redis:\/\/host:6379/],
     [{ DATABASE_URL: 'not a url' }, /^DATABASE_URL is not a valid URL/],
     [{ DATABASE_URL: 'postgres//localhost:5432' }, /^DATABASE_URL is not a valid URL; expected postgresql:\/\//],

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { NO_REALM, type Viewer } from '../context.js';
 import { RealmSuspendedError } from '../errors.js';
 import { OPERATOR_SCOPE } from './scopes.js';
@@ -55,33 +56,47 @@ const OPERATOR_RATE_PLAN = { key: { tier: 'ENTERPRISE', customRateLimit: null },
  * all four alike). `lastUsedAt` is written at most once a minute per key, after the answer.
  *
  * With `cacheTtlMs` > 0 a key's row is kept that long, so most requests authenticate without SQL
- * (the secret is still hashed and compared every time, and revocation dates still apply). Changes
+ * and without hashing: the key that matched the row's hash is kept with the row, and the next
+ * requests' keys are compared with it in constant time (revocation dates still apply). Changes
  * made through this process (`forgetCachedKey`, `forgetCachedRealm`: revocation, rotation, a realm
  * suspended or resumed) apply at once; changes made by another gateway process apply within the TTL.
  */
 export class Authenticator {
   private lastUsedWrites = new Map<string, number>();
-  private cache = new Map<string, { record: KeyRecord; fetchedAt: number }>();
+  private cache = new Map<string, CachedKey>();
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly cacheTtlMs = 0,
   ) {}
 
-  private async findKey(prefix: string): Promise<KeyRecord | null> {
-    if (this.cacheTtlMs <= 0) return this.prisma.apiKey.findUnique({ where: { prefix }, select: KEY_SELECT });
+  private async findKey(prefix: string): Promise<CachedKey | null> {
+    if (this.cacheTtlMs <= 0) {
+      const record = await this.prisma.apiKey.findUnique({ where: { prefix }, select: KEY_SELECT });
+      return record && { record, fetchedAt: performance.now() };
+    }
     const cached = this.cache.get(prefix);
     const now = performance.now();
-    if (cached && now - cached.fetchedAt < this.cacheTtlMs && !changedSince(cached.record, cached.fetchedAt)) return cached.record;
+    if (cached && now - cached.fetchedAt < this.cacheTtlMs && !changedSince(cached.record, cached.fetchedAt)) return cached;
     const record = await this.prisma.apiKey.findUnique({ where: { prefix }, select: KEY_SELECT });
     // Unknown prefixes are not cached: guessing keys must not fill memory.
     if (record) {
       if (this.cache.size >= MAX_CACHED_KEYS) this.cache.clear();
-      this.cache.set(prefix, { record, fetchedAt: now });
-    } else {
-      this.cache.delete(prefix);
+      const entry = { record, fetchedAt: now };
+      this.cache.set(prefix, entry);
+      return entry;
     }
-    return record;
+    this.cache.delete(prefix);
+    return null;
+  }
+
+  /** Whether `key` is the cached row's current secret: compared with the key that matched its hash before (constant time), else hashed. */
+  private matchesCurrentSecret(entry: CachedKey, key: string): boolean {
+    const given = Buffer.from(key);
+    if (entry.matchedKey) return given.length === entry.matchedKey.length && timingSafeEqual(given, entry.matchedKey);
+    if (!secretMatches(key, entry.record.secretHash)) return false;
+    if (this.cacheTtlMs > 0) entry.matchedKey = given;
+    return true;
   }
 
   /**
@@ -96,10 +111,11 @@ export class Authenticator {
     const parsed = key ? parseApiKey(key) : null;
     if (!key || !parsed) return null;
     if (parsed.kind === 'operator') return this.authenticateOperator(key, parsed.prefix, now);
-    const record = await this.findKey(parsed.prefix);
-    if (!record) return null;
+    const entry = await this.findKey(parsed.prefix);
+    if (!entry) return null;
+    const record = entry.record;
     const previousValid = !!record.previousSecretHash && !!record.previousSecretExpiresAt && record.previousSecretExpiresAt > now;
-    if (!secretMatches(key, record.secretHash) && !(previousValid && secretMatches(key, record.previousSecretHash!))) return null;
+    if (!this.matchesCurrentSecret(entry, key) && !(previousValid && secretMatches(key, record.previousSecretHash!))) return null;
     if (record.revokedAt && record.revokedAt <= now) return null;
     if (record.realm.suspendedAt && record.realm.suspendedAt <= now) throw new RealmSuspendedError();
     this.noteUse(record.id, now);
@@ -138,3 +154,13 @@ export class Authenticator {
 }
 
 type KeyRecord = Prisma.ApiKeyGetPayload<{ select: typeof KEY_SELECT }>;
+
+interface CachedKey {
+  record: KeyRecord;
+  fetchedAt: number;
+  /**
+   * The key (bytes) that matched `record.secretHash`, kept only as long as the row is cached: the
+   * same key again is compared with it in constant time instead of being hashed again.
+   */
+  matchedKey?: Buffer;
+}

@@ -5,7 +5,7 @@ import { billingMonth, lastMonths, type BillingMonth } from './calendar.js';
 import type { MonthCoverage } from './coverage.js';
 import type { Feature } from '../generated/prisma/client.js';
 import { billMonth, type MonthlyUsage } from './month-billing.js';
-import { rollupsRead } from '../usage/rollups.js';
+import { rollupHorizon, rollupsRead } from '../usage/rollups.js';
 import { buildMonthlyUsageSql, type MonthlyUsageQuery, type MonthlyUsageRow } from './monthly-usage-sql.js';
 import type { ContractWithLicenseIds, CreditGrantWithId } from './usage-coverage.js';
 
@@ -69,7 +69,7 @@ async function load(ctx: Context, realmId: string, monthNames: readonly string[]
       where: { realmId, startsAt: { lt: end }, OR: [{ endsAt: null }, { endsAt: { gt: from } }] },
       select: { id: true, kind: true, credits: true, startsAt: true, endsAt: true },
     }),
-    readMonthlyUsage(ctx, { realmId, months: months.map((m) => m.range), to, features: realm.features, rollupTimeZone: rollupsRead() ? timeZone : null }),
+    readMonthlyUsage(ctx, { realmId, months: months.map((m) => m.range), to, features: realm.features, rollupTimeZone: rollupsRead() ? timeZone : null, rollupHorizon: rollupHorizon(ctx.now) }),
   ]);
 
   const usageByMonth = new Map<string, Map<string, MonthlyUsage>>();

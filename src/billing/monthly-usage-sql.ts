@@ -20,6 +20,8 @@ export interface MonthlyUsageQuery {
   features: readonly { id: string; aggregation: Aggregation }[];
   /** The zone the months are in, when its month rollups may replace their hours (SUM, COUNT and UNIQUE_COUNT). */
   rollupTimeZone?: string | null;
+  /** No rollup reaches past this instant: hours after it are read with fixed bounds (see `buildUsageSql`). */
+  rollupHorizon?: Date;
 }
 
 /**
@@ -49,7 +51,10 @@ export function buildMonthlyUsageSql(query: MonthlyUsageQuery): { sql: string; p
     ids(['LATEST']),
     ids(['UNIQUE_COUNT']),
   ];
-  if (query.rollupTimeZone) return { sql: withMonthRollups(inRange), params: [...params, query.rollupTimeZone], bucketMonth };
+  if (query.rollupTimeZone) {
+    const split = query.rollupHorizon && query.rollupHorizon > from && query.rollupHorizon < query.to ? query.rollupHorizon : null;
+    return { sql: withMonthRollups(inRange, split !== null), params: [...params, query.rollupTimeZone, ...(split ? [split.toISOString()] : [])], bucketMonth };
+  }
   const sql = `
 SELECT u."featureId"::text AS feature, width_bucket(u."hour", $4::timestamptz[]) AS bucket,
   SUM(u."quantity")::text AS quantity, SUM(u."quantity")::text AS "hourSum"
@@ -90,10 +95,15 @@ GROUP BY h.feature, 2, h.latest`;
  * `UsageRollupKey`), the hours from it on from the hourly rows. MAX and LATEST read hours (a
  * space's hour sum is not rolled up).
  */
-function withMonthRollups(inRange: (alias: string) => string): string {
+function withMonthRollups(inRange: (alias: string) => string, split: boolean): string {
   const rolledMonths = (t: string, ids: string) => `${t}."realmId" = $1::uuid AND ${t}."timeZone" = $9::text AND ${t}.unit = 'MONTH' AND ${t}."featureId" = ANY(${ids})
     AND ${t}.start >= $2::timestamptz AND ${t}.start < cut.rolled`;
-  const tail = (t: string) => `${inRange(t)} AND ${t}."hour" >= (SELECT min(rolled) FROM cut) AND ${t}."hour" >= cut.rolled`;
+  // With a horizon ($10), the hours after it (never rolled up) are a part of their own with fixed bounds the planner can estimate.
+  const tail = (t: string) =>
+    split
+      ? `${inRange(t)} AND ${t}."hour" >= (SELECT min(rolled) FROM cut) AND ${t}."hour" < $10::timestamptz AND ${t}."hour" >= cut.rolled`
+      : `${inRange(t)} AND ${t}."hour" >= (SELECT min(rolled) FROM cut) AND ${t}."hour" >= cut.rolled`;
+  const recent = (t: string) => `${inRange(t)} AND ${t}."hour" >= $10::timestamptz AND ${t}."hour" >= cut.rolled`;
   return `
 WITH cut AS MATERIALIZED (
   SELECT f.id AS "featureId", GREATEST($2::timestamptz, COALESCE((SELECT max(b.at) FROM unnest($4::timestamptz[]) AS b(at) WHERE b.at <= s."rolledThrough"), $2::timestamptz)) AS rolled
@@ -104,7 +114,10 @@ SELECT x.feature::text AS feature, width_bucket(x.at, $4::timestamptz[]) AS buck
 FROM (
   SELECT u."featureId" AS feature, u."hour" AS at, u."quantity" FROM "UsageHourly" u JOIN cut ON cut."featureId" = u."featureId"
   WHERE ${tail('u')} AND u."featureId" = ANY($5::uuid[])
-  UNION ALL
+  UNION ALL${split ? `
+  SELECT u."featureId", u."hour", u."quantity" FROM "UsageHourly" u JOIN cut ON cut."featureId" = u."featureId"
+  WHERE ${recent('u')} AND u."featureId" = ANY($5::uuid[])
+  UNION ALL` : ''}
   SELECT r."featureId", r.start, r.quantity FROM "UsageRollup" r JOIN cut ON cut."featureId" = r."featureId"
   WHERE ${rolledMonths('r', '$5::uuid[]')}
 ) x
@@ -117,7 +130,11 @@ FROM (
   SELECT k."featureId" AS feature, width_bucket(k."hour", $4::timestamptz[]) AS bucket, k."key"
   FROM "UsageUniqueKey" k JOIN cut ON cut."featureId" = k."featureId"
   WHERE ${tail('k')} AND k."featureId" = ANY($8::uuid[])
-  UNION
+  UNION${split ? `
+  SELECT k."featureId", width_bucket(k."hour", $4::timestamptz[]), k."key"
+  FROM "UsageUniqueKey" k JOIN cut ON cut."featureId" = k."featureId"
+  WHERE ${recent('k')} AND k."featureId" = ANY($8::uuid[])
+  UNION` : ''}
   SELECT r."featureId", width_bucket(r.start, $4::timestamptz[]), r.key
   FROM "UsageRollupKey" r JOIN cut ON cut."featureId" = r."featureId"
   WHERE ${rolledMonths('r', '$8::uuid[]')}

@@ -117,8 +117,23 @@ export function useConsole(options: ConsoleOptions = {}): Plugin {
     }
   };
 
+  const answerPortal = async (session: string, head: boolean, endResponse: (response: Response) => void) => {
+    let origins: string[] | null;
+    try {
+      origins = await options.portalFrameAncestors!(session);
+    } catch (error) {
+      // Exceptions in onRequest are not caught by yoga: answer here.
+      endResponse(isDatabaseUnavailable(error) ? serviceUnavailableResponse() : errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'));
+      return;
+    }
+    const html = origins && readPortalIndex();
+    if (!origins) endResponse(errorResponse(404, 'NOT_FOUND', 'No such portal session: open the link the site gave you again.'));
+    else if (!html) endResponse(errorResponse(404, 'NOT_FOUND', 'The console is not built: run `npm install` (or `npm run console:build`).'));
+    else endResponse(new Response(head ? null : html, { headers: htmlHeaders(contentSecurityPolicy(origins)) }));
+  };
+
   return {
-    async onRequest({ request, url, endResponse }) {
+    onRequest({ request, url, endResponse }) {
       const isIndex = url.pathname === CONSOLE_PATH || url.pathname === '/index.html';
       const isAsset = url.pathname.startsWith(CONSOLE_ASSETS_PREFIX);
       const portal = options.portalFrameAncestors ? PORTAL_PAGE.exec(url.pathname) : null;
@@ -128,21 +143,8 @@ export function useConsole(options: ConsoleOptions = {}): Plugin {
         return;
       }
       const head = request.method === 'HEAD';
-      if (portal) {
-        let origins: string[] | null;
-        try {
-          origins = await options.portalFrameAncestors!(portal[1]!);
-        } catch (error) {
-          // Exceptions in onRequest are not caught by yoga: answer here.
-          endResponse(isDatabaseUnavailable(error) ? serviceUnavailableResponse() : errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'));
-          return;
-        }
-        const html = origins && readPortalIndex();
-        if (!origins) endResponse(errorResponse(404, 'NOT_FOUND', 'No such portal session: open the link the site gave you again.'));
-        else if (!html) endResponse(errorResponse(404, 'NOT_FOUND', 'The console is not built: run `npm install` (or `npm run console:build`).'));
-        else endResponse(new Response(head ? null : html, { headers: htmlHeaders(contentSecurityPolicy(origins)) }));
-        return;
-      }
+      // Only a portal page waits for the database: every other request passes synchronously.
+      if (portal) return answerPortal(portal[1]!, head, endResponse);
       if (isIndex) {
         const html = readIndex();
         if (html === null) {

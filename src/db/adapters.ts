@@ -1,7 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
-import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { SqlMigrationAwareDriverAdapterFactory, Transaction } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 
@@ -60,7 +61,9 @@ function poolConfig(target: Extract<DatabaseTarget, { kind: 'postgres' }>, poolS
     connectionString: url.toString(),
     max: poolSize,
     connectionTimeoutMillis: 5_000,
-    ...(target.schema ? { options: `-c search_path="${target.schema}"` } : {}),
+    // JIT off: compiling a report's plan took longer than running it (a 12-month history: 2–8 s of
+    // JIT under load for a statement that runs in ≈ 1.5 s without it; BENCHMARKS.md).
+    options: `-c jit=off${target.schema ? ` -c search_path="${target.schema}"` : ''}`,
   };
 }
 
@@ -104,4 +107,41 @@ export function withWholeScripts(factory: PrismaPg): PrismaPg {
     return adapter;
   };
   return factory;
+}
+
+/** Where `withDriverTransaction` receives the driver adapter's transaction that Prisma opens inside it. */
+const transactionSlots = new AsyncLocalStorage<{ transaction?: Transaction }>();
+
+/**
+ * Hands the driver adapter's Transaction (the one connection of a Prisma interactive transaction) to
+ * the `withDriverTransaction` scope that opened it, so hot statements can go to it directly (without
+ * Prisma's JSON round trip of raw parameters and results) inside the same transaction.
+ */
+export function exposeTransactions(factory: SqlMigrationAwareDriverAdapterFactory): SqlMigrationAwareDriverAdapterFactory {
+  return {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    async connect() {
+      const adapter = await factory.connect();
+      const startTransaction = adapter.startTransaction.bind(adapter);
+      adapter.startTransaction = async (...args) => {
+        const transaction = await startTransaction(...args);
+        const slot = transactionSlots.getStore();
+        if (slot && !slot.transaction) slot.transaction = transaction;
+        return transaction;
+      };
+      return adapter;
+    },
+    connectToShadowDb: () => factory.connectToShadowDb(),
+  };
+}
+
+/**
+ * Runs `work` (which opens one Prisma interactive transaction) with a slot that receives that
+ * transaction's driver adapter Transaction once it has begun; undefined when the client was not
+ * built with `exposeTransactions`.
+ */
+export function withDriverTransaction<T>(work: (slot: { transaction?: Transaction }) => Promise<T>): Promise<T> {
+  const slot: { transaction?: Transaction } = {};
+  return transactionSlots.run(slot, () => work(slot));
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
-import { describeTarget, openAdapter, type DatabaseTarget, type OpenAdapter } from './adapters.js';
+import { describeTarget, exposeTransactions, openAdapter, type DatabaseTarget, type OpenAdapter } from './adapters.js';
 import { isFreshPGliteDir, readPGliteTemplate } from './pglite-template.js';
 import { applyMigrations, readMigrationsList } from './schema-engine.js';
 import { instrumentAdapterFactory } from './statement-recorder.js';
@@ -66,7 +66,8 @@ export async function openDatabase(target: DatabaseTarget, options: OpenDatabase
       const applied = await applyMigrations(adapter.factory);
       options.onMigrated?.(applied);
     }
-    const prisma = new PrismaClient({ adapter: instrumentAdapterFactory(adapter.factory) });
+    // exposeTransactions outermost: statements sent to an exposed transaction are still recorded.
+    const prisma = new PrismaClient({ adapter: exposeTransactions(instrumentAdapterFactory(adapter.factory)) });
     await prisma.$queryRawUnsafe('SELECT 1');
     return {
       prisma,

@@ -81,6 +81,8 @@ export interface NormalizedEvent {
   dimensionKey?: string;
   /** `quantity.toFixed()`, when already computed (parseBatch). */
   quantityText?: string;
+  /** `occurredAt.toISOString()`, when already known (parseBatch: most timestamps arrive in that form). */
+  occurredAtText?: string;
 }
 
 // Up to 20 integer digits: the buckets hold numeric(38, 9), which sums of many events must fit.
@@ -183,9 +185,49 @@ export function decimalOfNanos(nanos: bigint): string {
 /** `2026-11-22T10:15:00.250Z`, the form `Date#toISOString` writes and most clients send. */
 const ISO_UTC_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
+const DIGIT_0 = 0x30;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The number of the `length` ASCII digits at `at`, or -1 when one is not a digit. */
+function digitsAt(text: string, at: number, length: number): number {
+  let n = 0;
+  for (let i = at; i < at + length; i++) {
+    const d = text.charCodeAt(i) - DIGIT_0;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * The instant of `text` when it is exactly what `Date#toISOString` prints for it
+ * (`YYYY-MM-DDTHH:MM:SS.mmmZ`, a real calendar date-time, years 0100–9999), read from its digits
+ * without a Date; null for anything else (the general path decides those).
+ */
+export function isoMillisOf(text: string): number | null {
+  if (text.length !== 24 || text.charCodeAt(4) !== 0x2d || text.charCodeAt(7) !== 0x2d || text.charCodeAt(10) !== 0x54) return null;
+  if (text.charCodeAt(13) !== 0x3a || text.charCodeAt(16) !== 0x3a || text.charCodeAt(19) !== 0x2e || text.charCodeAt(23) !== 0x5a) return null;
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  const hour = digitsAt(text, 11, 2);
+  const minute = digitsAt(text, 14, 2);
+  const second = digitsAt(text, 17, 2);
+  const millis = digitsAt(text, 20, 3);
+  // Date.UTC reads years 0–99 as 1900–1999: those take the general path.
+  if (year < 100 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || millis < 0) return null;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!)) return null;
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis);
+}
+
 /** RFC 3339 with an offset (`Z` or `±hh:mm`), as the GraphQL `DateTime` scalar reads it. */
 function parseDateTime(value: unknown): Date | null {
   if (typeof value !== 'string' || value.length > MAX_TIMESTAMP_LENGTH) return null;
+  if (value.length === 24) {
+    const millis = isoMillisOf(value);
+    if (millis !== null) return new Date(millis);
+  }
   if (value.length === 24 && ISO_UTC_MILLIS.test(value)) {
     // The common form, read without the scalar's general parser: a date that prints back as the very
     // same text is a real calendar date-time (no 30 February, no hour 24), which the scalar accepts too.
@@ -270,7 +312,14 @@ export function readEventFields(raw: unknown): FieldsOfEvent {
   if (!idempotencyKey) throw new EventRejection('INVALID_EVENT', '`idempotencyKey` is required.');
   const feature = optionalText(event.feature, 'feature');
   if (!feature) throw new EventRejection('INVALID_EVENT', '`feature` (the feature key) is required.');
-  const dimensions = Object.fromEntries(DIMENSION_FIELDS.map((field) => [field, optionalText(event[field], field)])) as Record<DimensionField, string | null>;
+  // Spelled out in DIMENSION_FIELDS order (the first bad one is the one reported): it runs once per event.
+  const dimensions: Record<DimensionField, string | null> = {
+    workspaceId: optionalText(event.workspaceId, 'workspaceId'),
+    datastreamId: optionalText(event.datastreamId, 'datastreamId'),
+    projectId: optionalText(event.projectId, 'projectId'),
+    appId: optionalText(event.appId, 'appId'),
+    apiKeyId: optionalText(event.apiKeyId, 'apiKeyId'),
+  };
   return {
     idempotencyKey,
     feature,
@@ -288,22 +337,20 @@ export function readEventFields(raw: unknown): FieldsOfEvent {
  * `toFixed()`, when the caller has it) saves formatting the Decimal again.
  */
 export function contentHashOf(event: Omit<NormalizedEvent, 'contentHash' | 'hour' | 'aggregation' | 'idempotencyKey'>, quantityText?: string): string {
-  // One-shot `hash`: a Hash object per event costs several times the digest itself.
+  // One-shot `hash`: a Hash object per event costs several times the digest itself. The text is
+  // `JSON.stringify([...])` of the eleven values, written without the array (see jsonText).
   return hash(
     'sha256',
-    JSON.stringify([
-      event.featureId,
-      event.occurredAt.toISOString(),
-      quantityText ?? event.quantity.toFixed(),
-      event.workspaceId,
-      event.datastreamId,
-      event.projectId,
-      event.appId,
-      event.apiKeyId,
-      event.billingTag,
-      event.resource,
-      event.uniqueKey,
-    ]),
+    `[${jsonText(event.featureId)},${jsonText(event.occurredAtText ?? event.occurredAt.toISOString())},${jsonText(quantityText ?? event.quantity.toFixed())},${jsonText(event.workspaceId)},${jsonText(event.datastreamId)},${jsonText(event.projectId)},${jsonText(event.appId)},${jsonText(event.apiKeyId)},${jsonText(event.billingTag)},${jsonText(event.resource)},${jsonText(event.uniqueKey)}]`,
     'hex',
   );
+}
+
+/** What JSON.stringify escapes in a string: `"`, `\`, controls, and (well-formed JSON.stringify) lone UTF-16 halves. */
+const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** `JSON.stringify(value)` of a string or null (or undefined, which an array writes as null). */
+function jsonText(value: string | null | undefined): string {
+  if (value === null || value === undefined) return 'null';
+  return NEEDS_JSON_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
 }

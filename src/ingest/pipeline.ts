@@ -1,3 +1,4 @@
+import type { Transaction } from '@prisma/driver-adapter-utils';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { decodeId } from '../global-id.js';
@@ -5,6 +6,8 @@ import { floorToHour, HOUR_MS } from '../usage/time.js';
 import { DIMENSION_NAMES, dimensionKey } from '../usage/dimension-key.js';
 import { afterBatchCommitted } from '../quota/evaluate.js';
 import { publishUsageChanged } from '../live/publish.js';
+import { withDriverTransaction } from '../db/adapters.js';
+import { DEFAULT_LATENESS_WINDOW_MS } from './lateness.js';
 import { usageWritten } from '../usage/report-cache.js';
 import { visibleApiKeys, visibleApps, visibleDatastreams, visibleProjects, visibleWorkspaces } from '../schema/visibility.js';
 import {
@@ -14,6 +17,7 @@ import {
   DIMENSION_FIELDS,
   DIMENSION_TYPENAME,
   EventRejection,
+  isoMillisOf,
   nanosOf,
   nanosOfText,
   parseQuantity,
@@ -41,8 +45,7 @@ export interface IngestResult {
 
 /** Events per call of `ingestBatch` (and per transaction). */
 export const MAX_BATCH = 5000;
-/** How late an event may arrive and still count: beyond every feature's normal arrival delay. */
-export const DEFAULT_LATENESS_WINDOW_MS = 35 * 86_400_000;
+export { DEFAULT_LATENESS_WINDOW_MS } from './lateness.js';
 
 export interface IngestTarget {
   realmId: string;
@@ -188,6 +191,8 @@ export async function parseBatch(db: Db, target: IngestTarget, raw: unknown[], n
         contentHash: '',
         dimensionKey: '',
         quantityText: quantityText ?? quantity.toFixed(),
+        // The text as sent when it is the toISOString() form (isoMillisOf read it), else printed once.
+        occurredAtText: typeof fields.timestamp === 'string' && isoMillisOf(fields.timestamp) !== null ? fields.timestamp : occurredAt.toISOString(),
       };
       event.contentHash = contentHashOf(event, event.quantityText);
       event.dimensionKey = dimensionKey(event);
@@ -278,7 +283,7 @@ export function eventParameters(events: NormalizedEvent[]): string[] {
   return [
     arrayLiteral(events.map((e) => e.idempotencyKey)),
     arrayLiteral(events.map((e) => e.featureId)),
-    arrayLiteral(events.map((e) => e.occurredAt.toISOString())),
+    arrayLiteral(events.map((e) => e.occurredAtText ?? e.occurredAt.toISOString())),
     arrayLiteral(events.map((e) => e.quantityText ?? e.quantity.toFixed())),
     arrayLiteral(events.map((e) => e.uniqueKey)),
     arrayLiteral(events.map((e) => e.dimensionKey ?? dimensionKey(e))),
@@ -294,6 +299,35 @@ export function dimensionArrays(rows: NormalizedEvent[]): string[] {
 export const DIMENSION_CASTS = '$D1::uuid[], $D2::uuid[], $D3::uuid[], $D4::uuid[], $D5::text[], $D6::text[], $D7::uuid[]';
 export function withDimensionParams(sql: string, first: number) {
   return sql.replace(/\$D(\d)/g, (_m, n: string) => `$${first + Number(n) - 1}`);
+}
+
+/**
+ * The statements of a batch's transaction. Sent to the driver adapter's Transaction directly when
+ * the client exposes it (src/db/adapters.ts `exposeTransactions`): the same connection and
+ * transaction as Prisma's `tx`, without Prisma's JSON round trip of raw parameters and results
+ * (every parameter here is one text value: an array literal, a uuid). Rows come back as arrays in
+ * column order.
+ */
+export interface TxSql {
+  rows(sql: string, params: string[]): Promise<unknown[][]>;
+  execute(sql: string, params: string[]): Promise<number>;
+}
+
+const TEXT_ARG = { scalarType: 'string', arity: 'scalar' } as const;
+
+export function driverSql(transaction: Transaction): TxSql {
+  const query = (sql: string, args: string[]) => ({ sql, args, argTypes: args.map(() => TEXT_ARG) });
+  return {
+    rows: async (sql, params) => (await transaction.queryRaw(query(sql, params))).rows,
+    execute: (sql, params) => transaction.executeRaw(query(sql, params)),
+  };
+}
+
+export function prismaSql(tx: Prisma.TransactionClient): TxSql {
+  return {
+    rows: async (sql, params) => (await tx.$queryRawUnsafe<Record<string, unknown>[]>(sql, ...params)).map((row) => Object.values(row)),
+    execute: (sql, params) => tx.$executeRawUnsafe(sql, ...params),
+  };
 }
 
 /** A fixed order for the rows a transaction locks, shared by every batch, so concurrent batches cannot deadlock. */
@@ -314,31 +348,35 @@ export const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0
  * Keys on days dropped by retention are not checked: EVENT_RETENTION_DAYS exceeds the lateness window,
  * so an event that old is TOO_LATE before it gets here.
  */
-export async function insertEvents(tx: Prisma.TransactionClient, realmId: string, events: NormalizedEvent[]): Promise<Set<string>> {
+export async function insertEvents(db: TxSql | Prisma.TransactionClient, realmId: string, events: NormalizedEvent[]): Promise<Set<string>> {
+  const sql = 'rows' in db ? db : prismaSql(db);
   const today = `(now() AT TIME ZONE 'UTC')::date`;
   for (;;) {
-    const [day] = await tx.$queryRawUnsafe<{ closed: boolean | null; openBefore: boolean }[]>(
+    const [row] = await sql.rows(
       `WITH mine AS (SELECT closed FROM "UsageEventDay" WHERE day = ${today} FOR SHARE)
        SELECT (SELECT closed FROM mine) AS closed,
               EXISTS (SELECT 1 FROM "UsageEventDay" WHERE day < ${today} AND NOT closed) AS "openBefore"`,
+      [],
     );
-    if (day!.closed === null) {
-      await tx.$executeRawUnsafe(`INSERT INTO "UsageEventDay" (day) VALUES (${today}) ON CONFLICT DO NOTHING`);
+    const day = { closed: row![0] as boolean | null, openBefore: row![1] as boolean };
+    if (day.closed === null) {
+      await sql.execute(`INSERT INTO "UsageEventDay" (day) VALUES (${today}) ON CONFLICT DO NOTHING`, []);
       continue;
     }
-    if (day!.closed) {
+    if (day.closed) {
       throw Object.assign(new Error('could not serialize: the ingestion began on a day of receipt closed since (midnight UTC); retry'), { code: '40001' });
     }
-    if (day!.openBefore) {
-      await tx.$executeRawUnsafe(
+    if (day.openBefore) {
+      await sql.execute(
         `UPDATE "UsageEventDay" SET closed = true
          WHERE day IN (SELECT day FROM "UsageEventDay" WHERE day < ${today} AND NOT closed ORDER BY day FOR UPDATE)`,
+        [],
       );
     }
     break;
   }
   const columns = `"idempotencyKey", "featureId", "occurredAt", "quantity", "uniqueKey", "dimensionKey", "contentHash", ${DIMENSION_COLUMNS}`;
-  const sql = withDimensionParams(
+  const insert = withDimensionParams(
     `INSERT INTO "UsageEvent" ("realmId", "receivedOn", ${columns})
      SELECT $1::uuid, ${today}, ${columns}
      FROM unnest($2::text[], $3::uuid[], $4::timestamptz[], $5::numeric[], $6::text[], $7::text[], $8::text[], ${DIMENSION_CASTS})
@@ -351,16 +389,18 @@ export async function insertEvents(tx: Prisma.TransactionClient, realmId: string
      RETURNING "idempotencyKey"`,
     9,
   );
-  const inserted = await tx.$queryRawUnsafe<{ idempotencyKey: string }[]>(sql, realmId, ...eventParameters(events));
-  return new Set(inserted.map((row) => row.idempotencyKey));
+  const inserted = await sql.rows(insert, [realmId, ...eventParameters(events)]);
+  const keys = new Set<string>();
+  for (const row of inserted) keys.add(row[0] as string);
+  return keys;
 }
 
-async function upsertBuckets(tx: Prisma.TransactionClient, realmId: string, buckets: Bucket[]) {
+async function upsertBuckets(sql: TxSql, realmId: string, buckets: Bucket[]) {
   const plain = buckets.filter((b) => b.aggregation !== 'UNIQUE_COUNT');
   const unique = buckets.filter((b) => b.aggregation === 'UNIQUE_COUNT');
   const samples = (list: Bucket[]) => list.map((b) => b.sample);
   if (plain.length) {
-    await tx.$executeRawUnsafe(
+    await sql.execute(
       withDimensionParams(
         `INSERT INTO "UsageHourly" ("realmId", "featureId", "hour", "dimensionKey", "quantity", "latestAt", "eventCount", ${DIMENSION_COLUMNS}, "updatedAt")
          SELECT $1::uuid, b.*, now() FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::numeric[], $6::timestamptz[], $7::bigint[], ${DIMENSION_CASTS}) AS b
@@ -376,20 +416,22 @@ async function upsertBuckets(tx: Prisma.TransactionClient, realmId: string, buck
            "updatedAt" = now()`,
         8,
       ),
-      realmId,
-      arrayLiteral(plain.map((b) => b.featureId)),
-      arrayLiteral(plain.map((b) => b.hour.toISOString())),
-      arrayLiteral(plain.map((b) => b.dimensionKey)),
-      arrayLiteral(plain.map((b) => decimalOfNanos(b.quantityNanos))),
-      arrayLiteral(plain.map((b) => b.latestAt?.toISOString() ?? null)),
-      arrayLiteral(plain.map((b) => String(b.eventCount))),
-      ...dimensionArrays(samples(plain)),
+      [
+        realmId,
+        arrayLiteral(plain.map((b) => b.featureId)),
+        arrayLiteral(plain.map((b) => b.hour.toISOString())),
+        arrayLiteral(plain.map((b) => b.dimensionKey)),
+        arrayLiteral(plain.map((b) => decimalOfNanos(b.quantityNanos))),
+        arrayLiteral(plain.map((b) => b.latestAt?.toISOString() ?? null)),
+        arrayLiteral(plain.map((b) => String(b.eventCount))),
+        ...dimensionArrays(samples(plain)),
+      ],
     );
   }
   if (unique.length) {
     // Lock (or create) the bucket rows first: concurrent batches for one bucket then count keys one
     // after the other, each seeing the other's committed keys.
-    await tx.$executeRawUnsafe(
+    await sql.execute(
       withDimensionParams(
         `INSERT INTO "UsageHourly" ("realmId", "featureId", "hour", "dimensionKey", "quantity", "eventCount", ${DIMENSION_COLUMNS}, "updatedAt")
          SELECT $1::uuid, b."featureId", b."hour", b."dimensionKey", 0, b."eventCount", b."workspaceId", b."datastreamId", b."projectId", b."appId", b."billingTag", b."resource", b."apiKeyId", now()
@@ -401,38 +443,44 @@ async function upsertBuckets(tx: Prisma.TransactionClient, realmId: string, buck
            "updatedAt" = now()`,
         6,
       ),
-      realmId,
-      arrayLiteral(unique.map((b) => b.featureId)),
-      arrayLiteral(unique.map((b) => b.hour.toISOString())),
-      arrayLiteral(unique.map((b) => b.dimensionKey)),
-      arrayLiteral(unique.map((b) => String(b.eventCount))),
-      ...dimensionArrays(samples(unique)),
+      [
+        realmId,
+        arrayLiteral(unique.map((b) => b.featureId)),
+        arrayLiteral(unique.map((b) => b.hour.toISOString())),
+        arrayLiteral(unique.map((b) => b.dimensionKey)),
+        arrayLiteral(unique.map((b) => String(b.eventCount))),
+        ...dimensionArrays(samples(unique)),
+      ],
     );
     const keys = unique.flatMap((b) => [...b.uniqueKeys].sort(byCodeUnits).map((key) => ({ bucket: b, key })));
-    await tx.$executeRawUnsafe(
+    await sql.execute(
       withDimensionParams(
         `INSERT INTO "UsageUniqueKey" ("realmId", "featureId", "hour", "dimensionKey", "key", ${DIMENSION_COLUMNS})
          SELECT $1::uuid, k.* FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::text[], ${DIMENSION_CASTS}) AS k
          ON CONFLICT DO NOTHING`,
         6,
       ),
-      realmId,
-      arrayLiteral(keys.map((k) => k.bucket.featureId)),
-      arrayLiteral(keys.map((k) => k.bucket.hour.toISOString())),
-      arrayLiteral(keys.map((k) => k.bucket.dimensionKey)),
-      arrayLiteral(keys.map((k) => k.key)),
-      ...dimensionArrays(keys.map((k) => k.bucket.sample)),
+      [
+        realmId,
+        arrayLiteral(keys.map((k) => k.bucket.featureId)),
+        arrayLiteral(keys.map((k) => k.bucket.hour.toISOString())),
+        arrayLiteral(keys.map((k) => k.bucket.dimensionKey)),
+        arrayLiteral(keys.map((k) => k.key)),
+        ...dimensionArrays(keys.map((k) => k.bucket.sample)),
+      ],
     );
-    await tx.$executeRawUnsafe(
+    await sql.execute(
       `UPDATE "UsageHourly" h SET "quantity" = (
          SELECT count(*) FROM "UsageUniqueKey" k
          WHERE k."realmId" = h."realmId" AND k."featureId" = h."featureId" AND k."hour" = h."hour" AND k."dimensionKey" = h."dimensionKey")
        FROM unnest($2::uuid[], $3::timestamptz[], $4::text[]) AS b("featureId", "hour", "dimensionKey")
        WHERE h."realmId" = $1::uuid AND h."featureId" = b."featureId" AND h."hour" = b."hour" AND h."dimensionKey" = b."dimensionKey"`,
-      realmId,
-      arrayLiteral(unique.map((b) => b.featureId)),
-      arrayLiteral(unique.map((b) => b.hour.toISOString())),
-      arrayLiteral(unique.map((b) => b.dimensionKey)),
+      [
+        realmId,
+        arrayLiteral(unique.map((b) => b.featureId)),
+        arrayLiteral(unique.map((b) => b.hour.toISOString())),
+        arrayLiteral(unique.map((b) => b.dimensionKey)),
+      ],
     );
   }
 }
@@ -455,8 +503,16 @@ const RETRYABLE_MESSAGE = /40P01|40001|deadlock detected|could not serialize/;
 /** A deadlock or serialization failure, however deep in the driver adapter's error chain it is. */
 export function isRetryable(error: unknown): boolean {
   for (let cause = error, depth = 0; cause && depth < 5; depth++) {
-    const { code, message, meta } = cause as { code?: unknown; message?: unknown; meta?: { code?: unknown } };
-    if (RETRYABLE_CODES.has(String(code)) || RETRYABLE_CODES.has(String(meta?.code)) || RETRYABLE_MESSAGE.test(String(message))) return true;
+    // A driver adapter's error (statements sent to its transaction directly) carries the SQLSTATE as `originalCode`.
+    const { code, message, meta, originalCode } = cause as { code?: unknown; message?: unknown; meta?: { code?: unknown }; originalCode?: unknown };
+    if (
+      RETRYABLE_CODES.has(String(code)) ||
+      RETRYABLE_CODES.has(String(meta?.code)) ||
+      RETRYABLE_CODES.has(String(originalCode)) ||
+      RETRYABLE_MESSAGE.test(String(message))
+    ) {
+      return true;
+    }
     cause = (cause as { cause?: unknown }).cause;
   }
   return false;
@@ -485,42 +541,47 @@ export async function ingestBatch(prisma: PrismaClient, target: IngestTarget, ra
 
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await prisma.$transaction(
-        async (tx) => {
-          const inserted = candidates.length ? await insertEvents(tx, target.realmId, candidates.map((c) => c.event)) : new Set<string>();
-          const fresh = candidates.filter((c) => inserted.has(c.event.idempotencyKey));
-          const conflicting = candidates.filter((c) => !inserted.has(c.event.idempotencyKey));
-          const storedKeys = [...new Set([...conflicting, ...repeats].map((c) => c.event.idempotencyKey))].filter((key) => !inserted.has(key));
-          // One array parameter (a Prisma `in` list would send one parameter per key).
-          const stored = storedKeys.length
-            ? new Map(
-                (
-                  await tx.$queryRawUnsafe<{ idempotencyKey: string; contentHash: string }[]>(
-                    `SELECT "idempotencyKey", "contentHash" FROM "UsageEvent" WHERE "realmId" = $1::uuid AND "idempotencyKey" = ANY($2::text[])`,
-                    target.realmId,
-                    arrayLiteral(storedKeys),
-                  )
-                ).map((e) => [e.idempotencyKey, e.contentHash]),
-              )
-            : new Map<string, string>();
-          if (fresh.length) await upsertBuckets(tx, target.realmId, bucketsOf(fresh.map((c) => c.event)));
-          let duplicates = 0;
-          const mismatches: IngestRejection[] = [];
-          const compare = (item: { index: number; event: NormalizedEvent }, storedHash: string | undefined) => {
-            if (storedHash === item.event.contentHash) duplicates += 1;
-            else {
-              mismatches.push({
-                index: item.index,
-                code: 'DUPLICATE_MISMATCH',
-                message: `Idempotency key "${item.event.idempotencyKey}" was already used for an event with other content; the first event stays.`,
-              });
+      const result = await withDriverTransaction((slot) =>
+        prisma.$transaction(
+          async (tx) => {
+            // The driver's transaction when the client exposes it (the same connection); else Prisma's.
+            const sql = slot.transaction ? driverSql(slot.transaction) : prismaSql(tx);
+            const inserted = candidates.length ? await insertEvents(sql, target.realmId, candidates.map((c) => c.event)) : new Set<string>();
+            const fresh = candidates.filter((c) => inserted.has(c.event.idempotencyKey));
+            const conflicting = candidates.filter((c) => !inserted.has(c.event.idempotencyKey));
+            const storedKeys = [...new Set([...conflicting, ...repeats].map((c) => c.event.idempotencyKey))].filter((key) => !inserted.has(key));
+            // One array parameter (a Prisma `in` list would send one parameter per key).
+            const stored = new Map<string, string>();
+            if (storedKeys.length) {
+              // Only the partitions of today and earlier days (pruned as the statement starts): a key is
+              // stored on the UTC day of its transaction, never a later one, and a re-sent upload would
+              // otherwise probe the index of every partition made ahead.
+              const rows = await sql.rows(
+                `SELECT "idempotencyKey", "contentHash" FROM "UsageEvent"
+                 WHERE "realmId" = $1::uuid AND "idempotencyKey" = ANY($2::text[]) AND "receivedOn" <= (now() AT TIME ZONE 'UTC')::date`,
+                [target.realmId, arrayLiteral(storedKeys)],
+              );
+              for (const row of rows) stored.set(row[0] as string, row[1] as string);
             }
-          };
-          const decidingHash = (key: string) => (inserted.has(key) ? firstByKey.get(key)!.event.contentHash : stored.get(key));
-          for (const item of [...conflicting, ...repeats]) compare(item, decidingHash(item.event.idempotencyKey));
-          return { accepted: fresh.length, duplicates, mismatches, touched: touchedHoursOf(fresh) };
-        },
-        { timeout: 120_000, maxWait: 60_000 },
+            if (fresh.length) await upsertBuckets(sql, target.realmId, bucketsOf(fresh.map((c) => c.event)));
+            let duplicates = 0;
+            const mismatches: IngestRejection[] = [];
+            const compare = (item: { index: number; event: NormalizedEvent }, storedHash: string | undefined) => {
+              if (storedHash === item.event.contentHash) duplicates += 1;
+              else {
+                mismatches.push({
+                  index: item.index,
+                  code: 'DUPLICATE_MISMATCH',
+                  message: `Idempotency key "${item.event.idempotencyKey}" was already used for an event with other content; the first event stays.`,
+                });
+              }
+            };
+            const decidingHash = (key: string) => (inserted.has(key) ? firstByKey.get(key)!.event.contentHash : stored.get(key));
+            for (const item of [...conflicting, ...repeats]) compare(item, decidingHash(item.event.idempotencyKey));
+            return { accepted: fresh.length, duplicates, mismatches, touched: touchedHoursOf(fresh) };
+          },
+          { timeout: 120_000, maxWait: 60_000 },
+        ),
       );
       usageWritten(target.realmId);
       // After the commit, outside the transaction: quota rules and alerts (never fails the ingestion).

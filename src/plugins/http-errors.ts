@@ -190,6 +190,36 @@ function contractError(error: GraphQLError, executed: boolean): GraphQLError {
 export function useHttpErrorContract(options: { graphqlEndpoint?: string } = {}): Plugin {
   const endpoint = options.graphqlEndpoint ?? '/graphql';
   const graphqlRequests = new WeakSet<Request>();
+  const shapeErrorResponse = async (request: Request, response: Response, setResponse: (response: Response) => void): Promise<void> => {
+    // A GraphQL answer in JSON or as an SSE stream (subscriptions) already carries its error's code.
+    if (graphqlRequests.has(request) && (isJson(response.headers.get('content-type')) || /^text\/event-stream/i.test(response.headers.get('content-type') ?? ''))) return;
+    const requestId = requestIdOf(request);
+    const headers = new Headers(response.headers);
+    headers.delete('content-length');
+    if (isJson(headers.get('content-type'))) {
+      // A plain route's error body: add the request id (the body is a small JSON object).
+      const text = await response.text();
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      if (body && typeof body === 'object' && !Array.isArray(body)) {
+        const extensions = (body as { extensions?: Record<string, unknown> }).extensions;
+        setResponse(new Response(JSON.stringify({ ...body, extensions: { ...extensions, requestId } }), { status: response.status, headers }));
+      } else {
+        setResponse(new Response(text, { status: response.status, headers }));
+      }
+      return;
+    }
+    // Empty or plain-text error bodies (yoga's 404, 406 and 415, and anything else): the JSON shape.
+    await response.arrayBuffer().catch(() => undefined);
+    const url = new URL(request.url);
+    headers.set('content-type', 'application/json; charset=utf-8');
+    headers.set('cache-control', 'no-store');
+    setResponse(new Response(errorBody(messageForStatus(response.status, request, url, headers), codeForStatus(response.status), requestId), { status: response.status, headers }));
+  };
   return {
     onRequestParse({ request, url }) {
       if (url.pathname !== endpoint || request.method !== 'POST') return;
@@ -213,36 +243,10 @@ export function useHttpErrorContract(options: { graphqlEndpoint?: string } = {})
       const errors = result.errors.map((error) => contractError(error as GraphQLError, executed));
       if (errors.some((error, index) => error !== result.errors![index])) setResult({ ...result, errors });
     },
-    async onResponse({ request, response, setResponse }) {
+    // Synchronous for the answers it leaves alone: an async hook would cost every request a promise.
+    onResponse({ request, response, setResponse }) {
       if (response.status < 400 || request.method === 'HEAD') return;
-      // A GraphQL answer in JSON or as an SSE stream (subscriptions) already carries its error's code.
-      if (graphqlRequests.has(request) && (isJson(response.headers.get('content-type')) || /^text\/event-stream/i.test(response.headers.get('content-type') ?? ''))) return;
-      const requestId = requestIdOf(request);
-      const headers = new Headers(response.headers);
-      headers.delete('content-length');
-      if (isJson(headers.get('content-type'))) {
-        // A plain route's error body: add the request id (the body is a small JSON object).
-        const text = await response.text();
-        let body: unknown;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
-        if (body && typeof body === 'object' && !Array.isArray(body)) {
-          const extensions = (body as { extensions?: Record<string, unknown> }).extensions;
-          setResponse(new Response(JSON.stringify({ ...body, extensions: { ...extensions, requestId } }), { status: response.status, headers }));
-        } else {
-          setResponse(new Response(text, { status: response.status, headers }));
-        }
-        return;
-      }
-      // Empty or plain-text error bodies (yoga's 404, 406 and 415, and anything else): the JSON shape.
-      await response.arrayBuffer().catch(() => undefined);
-      const url = new URL(request.url);
-      headers.set('content-type', 'application/json; charset=utf-8');
-      headers.set('cache-control', 'no-store');
-      setResponse(new Response(errorBody(messageForStatus(response.status, request, url, headers), codeForStatus(response.status), requestId), { status: response.status, headers }));
+      return shapeErrorResponse(request, response, setResponse);
     },
   };
 }

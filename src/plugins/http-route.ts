@@ -119,40 +119,43 @@ export interface RouteOptions<Match> {
 
 /** A route as a yoga plugin: answers in `onRequest`, masks unexpected errors, logs one line. */
 export function useRoute<Match>(options: RouteOptions<Match>): Plugin {
+  const answer = async (request: Request, url: URL, match: Match, endResponse: (response: Response) => void) => {
+    const started = performance.now();
+    const note: RouteNote = {};
+    let response: Response;
+    try {
+      response = await options.handle(request, url, match, note);
+    } catch (error) {
+      // Exceptions in onRequest are not caught by yoga: answer here.
+      if (isDatabaseUnavailable(error)) {
+        response = serviceUnavailableResponse();
+      } else {
+        options.onUnexpectedError?.(error);
+        response = errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
+      }
+    }
+    if (options.logger) {
+      const key = keyFromAuthorizationHeader(request.headers.get('authorization'));
+      const line = {
+        requestId: requestIdOf(request),
+        path: url.pathname,
+        method: request.method,
+        status: response.status,
+        durationMs: Math.round((performance.now() - started) * 100) / 100,
+        ...note.fields,
+        apiKeyPrefix: (key && parseApiKey(key)?.prefix) ?? null,
+        apiKeyId: note.apiKeyId ?? null,
+        realmId: note.realmId ?? null,
+      };
+      options.logger[response.status >= 500 ? 'error' : 'info'](line, options.describe(line, note));
+    }
+    endResponse(response);
+  };
   return {
-    async onRequest({ request, url, endResponse }) {
+    // Synchronous when the URL is not the route's: an async hook would cost every request a promise.
+    onRequest({ request, url, endResponse }) {
       const match = options.match(url);
-      if (match === undefined) return;
-      const started = performance.now();
-      const note: RouteNote = {};
-      let response: Response;
-      try {
-        response = await options.handle(request, url, match, note);
-      } catch (error) {
-        // Exceptions in onRequest are not caught by yoga: answer here.
-        if (isDatabaseUnavailable(error)) {
-          response = serviceUnavailableResponse();
-        } else {
-          options.onUnexpectedError?.(error);
-          response = errorResponse(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
-        }
-      }
-      if (options.logger) {
-        const key = keyFromAuthorizationHeader(request.headers.get('authorization'));
-        const line = {
-          requestId: requestIdOf(request),
-          path: url.pathname,
-          method: request.method,
-          status: response.status,
-          durationMs: Math.round((performance.now() - started) * 100) / 100,
-          ...note.fields,
-          apiKeyPrefix: (key && parseApiKey(key)?.prefix) ?? null,
-          apiKeyId: note.apiKeyId ?? null,
-          realmId: note.realmId ?? null,
-        };
-        options.logger[response.status >= 500 ? 'error' : 'info'](line, options.describe(line, note));
-      }
-      endResponse(response);
+      if (match !== undefined) return answer(request, url, match, endResponse);
     },
   };
 }

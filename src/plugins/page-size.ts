@@ -1,4 +1,5 @@
 import {
+  BREAK,
   getNamedType,
   getNullableType,
   GraphQLObjectType,
@@ -46,11 +47,34 @@ export function pageSizeErrors(schema: GraphQLSchema, document: DocumentNode, va
   return errors;
 }
 
+/** Whether a `first`/`last` argument's value is (or holds) a variable: then it is checked per request. */
+function pageSizesUseVariables(document: DocumentNode): boolean {
+  let uses = false;
+  visit(document, {
+    [Kind.ARGUMENT](node) {
+      if (node.name.value !== 'first' && node.name.value !== 'last') return false;
+      visit(node.value, {
+        [Kind.VARIABLE]() {
+          uses = true;
+          return BREAK;
+        },
+      });
+      return uses ? BREAK : false;
+    },
+  });
+  return uses;
+}
+
 export function usePageSizeLimit(): Plugin {
+  // Documents whose page sizes are all written in them and within bounds: nothing to check again.
+  // (yoga's parser cache hands the same DocumentNode to every request with the same query text.)
+  const fine = new WeakSet<DocumentNode>();
   return {
     onExecute({ args, setResultAndStopExecution }) {
+      if (fine.has(args.document)) return;
       const errors = pageSizeErrors(args.schema, args.document, (args.variableValues ?? {}) as Record<string, unknown>);
       if (errors.length) setResultAndStopExecution({ errors });
+      else if (!pageSizesUseVariables(args.document)) fine.add(args.document);
     },
   };
 }

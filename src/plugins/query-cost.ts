@@ -1,6 +1,6 @@
 import type { FieldComplexityValue } from '@pothos/plugin-complexity';
 import { complexityFromQuery } from '@pothos/plugin-complexity';
-import { getNamedType, getNullableType, isListType, type GraphQLField } from 'graphql';
+import { BREAK, getNamedType, getNullableType, isListType, visit, type DocumentNode, type GraphQLField } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { DEFAULT_PAGE_SIZE } from '../pagination.js';
 import { countBuckets, timeframeRange, type Granularity, type Timeframe } from '../usage/time.js';
@@ -69,22 +69,67 @@ export function actualCost(data: unknown): number {
   return 0;
 }
 
+interface Measured {
+  complexity: number;
+  depth: number;
+  breadth: number;
+}
+
+/**
+ * Whether a document's cost is the same on every request: no variables, and nothing priced by
+ * the clock (`timeframe` arguments, `dimensionValues` whose range defaults to a timeframe).
+ */
+export function costIsConstant(document: DocumentNode): boolean {
+  let constant = true;
+  visit(document, {
+    VariableDefinition() {
+      constant = false;
+      return BREAK;
+    },
+    Variable() {
+      constant = false;
+      return BREAK;
+    },
+    Field(node) {
+      if (node.name.value === 'dimensionValues') {
+        constant = false;
+        return BREAK;
+      }
+      return undefined;
+    },
+    Argument(node) {
+      if (node.name.value === 'timeframe') {
+        constant = false;
+        return BREAK;
+      }
+      return undefined;
+    },
+  });
+  return constant;
+}
+
 /**
  * Prices each operation before it runs: over the limits it is refused with QUERY_TOO_COMPLEX
  * (with the computed cost and the limit); otherwise `extensions.cost { requested, actual, limit }`.
+ * A document whose cost cannot change (`costIsConstant`) is priced once per app.
  */
 export function useQueryCost(): Plugin {
+  // yoga's parser cache hands the same DocumentNode to every request with the same query text.
+  const constantCosts = new WeakMap<DocumentNode, Measured>();
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      let measured: { complexity: number; depth: number; breadth: number };
-      try {
-        measured = complexityFromQuery(args.document, {
-          schema: args.schema,
-          ctx: args.contextValue,
-          variables: (args.variableValues ?? {}) as Record<string, unknown>,
-        });
-      } catch {
-        return; // invalid variables and the like: execution reports them properly
+      let measured: Measured | undefined = constantCosts.get(args.document);
+      if (!measured) {
+        try {
+          measured = complexityFromQuery(args.document, {
+            schema: args.schema,
+            ctx: args.contextValue,
+            variables: (args.variableValues ?? {}) as Record<string, unknown>,
+          });
+        } catch {
+          return; // invalid variables and the like: execution reports them properly
+        }
+        if (costIsConstant(args.document)) constantCosts.set(args.document, measured);
       }
       const limits = { complexity: MAX_QUERY_COST, depth: MAX_QUERY_DEPTH, breadth: MAX_QUERY_BREADTH };
       const exceeded = (['complexity', 'depth', 'breadth'] as const).find((kind) => measured[kind] > limits[kind]);

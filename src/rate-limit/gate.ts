@@ -56,6 +56,10 @@ export function clientAddress(request: Request, serverContext: unknown): string 
 const isSingleResult = (result: unknown): result is ExecutionResult =>
   !!result && typeof result === 'object' && !Array.isArray(result) && !(Symbol.asyncIterator in result);
 
+function withRateLimit(single: ExecutionResult, state: RateLimitState): ExecutionResult {
+  return { ...single, extensions: { ...single.extensions, rateLimit: rateLimitExtension(state) } };
+}
+
 /**
  * Rate limits for one app, on every route (`/graphql`, `/ingest`, the exports): per API key by its
  * plan, and failed authentications per client address. A valid key is always checked and served
@@ -102,18 +106,18 @@ export class RateLimitGate {
       onResultProcess({ request, result, setResult }) {
         const state = states.get(request);
         if (!state) return;
-        const withState = (single: ExecutionResult): ExecutionResult => ({
-          ...single,
-          extensions: { ...single.extensions, rateLimit: rateLimitExtension(state) },
-        });
-        if (Array.isArray(result)) setResult(result.map((single) => (isSingleResult(single) ? withState(single) : single)));
-        else if (isSingleResult(result)) setResult(withState(result));
+        if (Array.isArray(result)) setResult(result.map((single) => (isSingleResult(single) ? withRateLimit(single, state) : single)));
+        else if (isSingleResult(result)) setResult(withRateLimit(result, state));
       },
       onResponse({ request, response }) {
         const state = states.get(request);
         if (!state) return;
         states.delete(request);
-        for (const [name, value] of Object.entries(rateLimitHeaders(state))) response.headers.set(name, value);
+        const headers = response.headers;
+        headers.set('RateLimit-Limit', String(state.limit));
+        headers.set('RateLimit-Remaining', String(state.remaining));
+        headers.set('RateLimit-Reset', String(state.resetSeconds));
+        if (!state.allowed) headers.set('Retry-After', String(state.resetSeconds));
       },
     };
   }

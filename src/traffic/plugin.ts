@@ -2,7 +2,7 @@ import type { ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../context.js';
 import { outsideRecording } from '../db/statement-recorder.js';
-import type { TrafficRecorder } from './recorder.js';
+import type { TrafficRecorder, TrafficSample } from './recorder.js';
 import { endpointName, operationNameOf, statusClass } from './status.js';
 
 interface PendingRequest {
@@ -17,6 +17,10 @@ function resultsOf(result: unknown): ExecutionResult[] {
   if (Array.isArray(result)) return result as ExecutionResult[];
   if (result && typeof result === 'object' && !(Symbol.asyncIterator in result)) return [result as ExecutionResult];
   return [];
+}
+
+function sampleOf(record: PendingRequest, apiKeyId: string, httpStatus: number, latencyMs: number): TrafficSample {
+  return { apiKeyId, at: record.at, endpoint: endpointName(record.operationName), status: statusClass(record.errorCodes, httpStatus), latencyMs };
 }
 
 export interface RequestTrafficOptions {
@@ -83,18 +87,12 @@ export class RequestTraffic {
         if (!record) return;
         pending.delete(request);
         if (response.headers.get('content-type')?.startsWith('text/html')) return;
-        const sample = (apiKeyId: string) => ({
-          apiKeyId,
-          at: record.at,
-          endpoint: endpointName(record.operationName),
-          status: statusClass(record.errorCodes, response.status),
-          latencyMs,
-        });
         const latencyMs = performance.now() - record.started;
         if (record.apiKeyId) {
-          recorder.record(sample(record.apiKeyId));
+          recorder.record(sampleOf(record, record.apiKeyId, response.status, latencyMs));
         } else if (identifyLate && response.status !== 401 && request.headers.has('authorization')) {
-          outsideRecording(() => recorder.recordWhenKnown(identifyLate(request).then((apiKeyId) => (apiKeyId ? sample(apiKeyId) : null))));
+          const status = response.status;
+          outsideRecording(() => recorder.recordWhenKnown(identifyLate(request).then((apiKeyId) => (apiKeyId ? sampleOf(record, apiKeyId, status, latencyMs) : null))));
         }
       },
     };

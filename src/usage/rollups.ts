@@ -14,6 +14,7 @@ import type { Feature, PrismaClient } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { Aggregation } from '../generated/prisma/enums.js';
 import { DIMENSION_NAMES } from './dimension-key.js';
+import { DEFAULT_LATENESS_WINDOW_MS } from '../ingest/lateness.js';
 import { bucketStart, HOUR_MS, localDayNumber, nextBucketStart, startOfLocalDay } from './time.js';
 
 type Tx = Prisma.TransactionClient;
@@ -31,6 +32,14 @@ export const ROLLUP_MARGIN_MS = HOUR_MS;
 
 const DIMS = DIMENSION_NAMES.map((name) => `"${name}"`).join(', ');
 const dimsOf = (alias: string) => DIMENSION_NAMES.map((name) => `${alias}."${name}"`).join(', ');
+
+/**
+ * The instant the rollup job (run with the default lateness window) never rolls up past at `now`:
+ * reports read hours from here on without asking how far the rollups reach.
+ */
+export function rollupHorizon(now: Date): Date {
+  return new Date(now.getTime() - DEFAULT_LATENESS_WINDOW_MS - ROLLUP_MARGIN_MS);
+}
 
 /** Where a feature's days may be rolled up to now: the local midnight at or before both its watermark and the lateness horizon. */
 export function rollupTarget(watermark: Date, now: Date, timeZone: string, latenessWindowMs: number): Date {
@@ -205,7 +214,6 @@ export async function rollUpUsage(prisma: PrismaClient, options: { now?: Date; r
   const now = options.now ?? new Date();
   // Imported here: reports (usage-sql) import this module, and neither ingestion nor the loader should come with it.
   const { featureWatermark } = await import('./usage-loader.js');
-  const { DEFAULT_LATENESS_WINDOW_MS } = await import('../ingest/pipeline.js');
   const latenessWindowMs = options.latenessWindowMs ?? DEFAULT_LATENESS_WINDOW_MS;
   const realms = await prisma.realm.findMany({
     where: options.realmId ? { id: options.realmId } : {},

@@ -7,7 +7,7 @@ import { HOUR_MS, floorToHour, nextBucketStart, type TimeRange } from './time.js
 import { capAtWatermark, type UsageRequest } from './usage-request.js';
 import { visibleFeatures } from '../schema/visibility.js';
 import { cachedReport, realmGeneration, storeReport } from './report-cache.js';
-import { rollupsRead } from './rollups.js';
+import { rollupHorizon, rollupsRead } from './rollups.js';
 import { buildUsageSql, type UsageFilterIds, type UsageParentKind, type UsageQuery, type UsageRow } from './usage-sql.js';
 
 export type UsageGroup = DimensionValues;
@@ -220,6 +220,7 @@ async function loadUsage(ctx: Context, key: UsageLoadKey, cacheKey: string, pare
       totals: key.totals,
       // Rollups are kept in the realm's zone: its days and months are buckets of reports in that zone only (a summary has none).
       rollupTimeZone: rollupsRead() && (request.granularity === 'SUMMARIZED' || request.timeZone === facts.timeZone) ? facts.timeZone : null,
+      rollupHorizon: rollupHorizon(ctx.now),
     };
     let rows: UsageRow[] = [];
     if (features.length && !emptyLists.length && request.range.from < request.range.to) {

@@ -59,6 +59,8 @@ export interface UsageQuery {
    * own zone, or any zone for SUMMARIZED. Absent: hourly rows only.
    */
   rollupTimeZone?: string | null;
+  /** No rollup reaches past this instant (`rollupHorizon` of the request's time): hours after it are read with fixed bounds. */
+  rollupHorizon?: Date;
 }
 
 /** A row of `buildUsageSql`: dimensions not grouped by are absent. */
@@ -238,9 +240,12 @@ GROUP BY ${groupBy}`;
   const rolled = plan ? rollupSources(query, plan, p, { parents, realm, from, to, filters, output }) : null;
 
   const parts: string[] = [];
-  const additive = ofKind(['SUM', 'COUNT']);
+  // By the hour without totals, an hour's largest or last total is that hour's total: MAX and LATEST
+  // are added up in the same pass as SUM and COUNT (one scan of the hourly rows instead of two).
+  const hourSums = query.granularity === 'HOUR' && !withTotals;
+  const additive = ofKind(hourSums ? ['SUM', 'COUNT', 'MAX', 'LATEST'] : ['SUM', 'COUNT']);
   if (additive.length) parts.push(rolled ? rolled.additive(additive) : directPart('UsageHourly', 'u', 'SUM(u."quantity")', additive));
-  const peaks = ofKind(rolled ? ['MAX'] : ['MAX', 'LATEST']);
+  const peaks = hourSums ? [] : ofKind(rolled ? ['MAX'] : ['MAX', 'LATEST']);
   if (peaks.length) {
     const parent = parentClause(query.parentKind, 'u', parents);
     const dims = grouped.map((d) => `u."${DIMENSION_COLUMN[d]}"`);
@@ -345,9 +350,16 @@ function rollupSources(
   };
   const cutJoin = (t: string) => `JOIN cut ON cut."featureId" = ${t}."featureId"`;
   /** Hourly rows: before the first whole day, and from the feature's rolled-up end (the earliest of them bounds the index scan). */
+  // Hours from the rollup horizon on are never rolled up: they are read with fixed bounds the planner
+  // can estimate (a bound it cannot see made it scan whole partitions by hour for a 30-day dashboard).
+  const split = query.rollupHorizon && query.rollupHorizon > plan.wholeFrom ? query.rollupHorizon : plan.wholeFrom;
+  const splitAt = split < query.range.to ? p.add(split.toISOString(), 'timestamptz') : h.to;
   const hours = (table: string, t: string, features: string, value: string) => [
     source(table, t, features, `${t}.hour`, value, { column: 'hour', from: h.from, to: wholeFrom }),
-    source(table, t, features, `${t}.hour`, value, { column: 'hour', from: '(SELECT min(rolled) FROM cut)', to: h.to }, { join: cutJoin(t), where: `${t}.hour >= cut.rolled` }),
+    ...(split > plan.wholeFrom
+      ? [source(table, t, features, `${t}.hour`, value, { column: 'hour', from: '(SELECT min(rolled) FROM cut)', to: splitAt }, { join: cutJoin(t), where: `${t}.hour >= cut.rolled` })]
+      : []),
+    ...(splitAt !== h.to ? [source(table, t, features, `${t}.hour`, value, { column: 'hour', from: splitAt, to: h.to }, { join: cutJoin(t), where: `${t}.hour >= cut.rolled` })] : []),
   ];
   /** Rolled-up units: the whole months before the feature's rolled-up end, and the other whole days before it. */
   const units = (table: string, t: string, features: string, at: string, value: string) => {
