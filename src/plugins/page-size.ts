@@ -1,5 +1,4 @@
 import {
-  BREAK,
   getNamedType,
   getNullableType,
   GraphQLObjectType,
@@ -14,6 +13,7 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { MAX_PAGE_SIZE } from '../pagination.js';
 import { badUserInput } from '../errors.js';
+import { argumentsUseVariables } from './document-variables.js';
 
 /**
  * `first`/`last` above the maximum are an error, as on GitHub's API, rather than silently clamped:
@@ -47,24 +47,6 @@ export function pageSizeErrors(schema: GraphQLSchema, document: DocumentNode, va
   return errors;
 }
 
-/** Whether a `first`/`last` argument's value is (or holds) a variable: then it is checked per request. */
-function pageSizesUseVariables(document: DocumentNode): boolean {
-  let uses = false;
-  visit(document, {
-    [Kind.ARGUMENT](node) {
-      if (node.name.value !== 'first' && node.name.value !== 'last') return false;
-      visit(node.value, {
-        [Kind.VARIABLE]() {
-          uses = true;
-          return BREAK;
-        },
-      });
-      return uses ? BREAK : false;
-    },
-  });
-  return uses;
-}
-
 export function usePageSizeLimit(): Plugin {
   // Documents whose page sizes are all written in them and within bounds: nothing to check again.
   // (yoga's parser cache hands the same DocumentNode to every request with the same query text.)
@@ -74,7 +56,7 @@ export function usePageSizeLimit(): Plugin {
       if (fine.has(args.document)) return;
       const errors = pageSizeErrors(args.schema, args.document, (args.variableValues ?? {}) as Record<string, unknown>);
       if (errors.length) setResultAndStopExecution({ errors });
-      else if (!pageSizesUseVariables(args.document)) fine.add(args.document);
+      else if (!argumentsUseVariables(args.document, (_field, argument) => argument === 'first' || argument === 'last')) fine.add(args.document);
     },
   };
 }

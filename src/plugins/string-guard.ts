@@ -1,6 +1,7 @@
-import { BREAK, Kind, visit, type DocumentNode, type ValueNode } from 'graphql';
+import { Kind, visit, type DocumentNode, type ValueNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { badUserInput } from '../errors.js';
+import { argumentsUseVariables } from './document-variables.js';
 
 /**
  * Arguments checked elsewhere: `ingestUsage(events:)` rejects an event with a NUL character on its
@@ -69,27 +70,6 @@ export function argumentWithNul(document: DocumentNode, variables: Record<string
  * fail the whole statement (and transaction) as a 500. Such requests are refused up front as
  * `BAD_USER_INPUT` / `INVALID_STRING`, before anything runs.
  */
-/** Whether any checked argument's value is (or holds) a variable: then the variables are checked per request. */
-function checkedArgumentsUseVariables(document: DocumentNode): boolean {
-  let uses = false;
-  visit(document, {
-    [Kind.FIELD](node) {
-      for (const argument of node.arguments ?? []) {
-        if (EXEMPT.has(`${node.name.value}.${argument.name.value}`)) continue;
-        visit(argument.value, {
-          [Kind.VARIABLE]() {
-            uses = true;
-            return BREAK;
-          },
-        });
-        if (uses) return BREAK;
-      }
-      return undefined;
-    },
-  });
-  return uses;
-}
-
 export function useNulStringGuard(): Plugin {
   // Documents without a NUL in their literals and without variables in checked arguments: nothing
   // to check again (yoga's parser cache hands the same DocumentNode to every request with the same text).
@@ -98,7 +78,7 @@ export function useNulStringGuard(): Plugin {
     onExecute({ args, setResultAndStopExecution }) {
       if (clean.has(args.document)) return;
       const found = argumentWithNul(args.document, (args.variableValues ?? {}) as Record<string, unknown>);
-      if (!found && !checkedArgumentsUseVariables(args.document)) clean.add(args.document);
+      if (!found && !argumentsUseVariables(args.document, (field, argument) => !EXEMPT.has(`${field}.${argument}`))) clean.add(args.document);
       if (!found) return;
       setResultAndStopExecution({
         errors: [
